@@ -1,0 +1,96 @@
+//! The integrator seam: an [`OdeSystem`] is stepped by a [`Stepper`] that keeps a dense
+//! output of its last step, so that the drivers in [`crate::solve`] can locate crossings
+//! and extrema on it, cut the step there, change the state and restart.
+//!
+//! Methods available ([`Method`]):
+//! - [`Method::Dopri5`]: Dormand–Prince 5(4) with Hairer's step control and 4th-order dense
+//!   output, hand-written and allocation-free (no per-step heap use).
+//!
+//! Steppers work on stack vectors (`nalgebra::SVector<f64, N>`); nothing in a step
+//! allocates.
+
+mod dopri5;
+
+pub use dopri5::Dopri5;
+
+use crate::error::SolveFailure;
+use nalgebra::SVector;
+use serde::Serialize;
+
+/// A system `dy/dt = f(t, y)` of fixed size `N`. The right-hand side is in place,
+/// allocation-free and infallible.
+pub trait OdeSystem<const N: usize> {
+    /// Write `f(t, y)` into `dy`.
+    fn rhs(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>);
+}
+
+/// The integration method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub enum Method {
+    /// Dormand–Prince 5(4), explicit, with 4th-order dense output.
+    #[default]
+    Dopri5,
+}
+
+/// Work done by a solve: right-hand-side evaluations, accepted and rejected steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Stats {
+    /// Right-hand-side evaluations.
+    pub rhs_evals: u64,
+    /// Accepted steps.
+    pub accepted: u64,
+    /// Rejected steps.
+    pub rejected: u64,
+}
+
+impl Stats {
+    /// Add another solve's counters.
+    pub fn add(&mut self, o: &Stats) {
+        self.rhs_evals += o.rhs_evals;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+    }
+}
+
+/// Error control of a stepper: `sc_i = atol_i + rtol * max(|y_i|, |y_new_i|)`, RMS norm over
+/// the components whose `weight` is 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance<const N: usize> {
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance per component.
+    pub atol: SVector<f64, N>,
+    /// 1 for components in the error norm, 0 for switched-off ones.
+    pub weight: SVector<f64, N>,
+    /// Largest step (days).
+    pub h_max: f64,
+    /// Steps (accepted + rejected) allowed before [`SolveFailure::StepLimit`].
+    pub max_steps: u64,
+}
+
+/// One-step integrator with dense output over its last accepted step `[t_prev, t]`.
+pub trait Stepper<const N: usize> {
+    /// Start (or restart after a state change) at `(t, y)`. Keeps the last step size as
+    /// the first guess when there is one.
+    fn reset<S: OdeSystem<N>>(&mut self, sys: &S, t: f64, y: &SVector<f64, N>, tol: &Tolerance<N>);
+    /// Take one accepted step, never past `t_end` (landing on it exactly when it is reached).
+    ///
+    /// # Errors
+    /// The step limit, a step-size underflow, or a non-finite state.
+    fn step<S: OdeSystem<N>>(&mut self, sys: &S, t_end: f64, tol: &Tolerance<N>) -> Result<(), SolveFailure>;
+    /// Time at the start of the last step.
+    fn t_prev(&self) -> f64;
+    /// Current time (end of the last step).
+    fn t(&self) -> f64;
+    /// Current state.
+    fn y(&self) -> &SVector<f64, N>;
+    /// Derivative `f(t, y)` at the current state.
+    fn dy(&self) -> &SVector<f64, N>;
+    /// Dense output at `t` in `[t_prev, t]`.
+    fn dense(&self, t: f64, out: &mut SVector<f64, N>);
+    /// Time derivative of the dense output at `t` in `[t_prev, t]`.
+    fn dense_deriv(&self, t: f64, out: &mut SVector<f64, N>);
+    /// Counters so far.
+    fn stats(&self) -> Stats;
+}
