@@ -28,12 +28,21 @@ fn run() -> Result<(), String> {
     let mut file: Option<PathBuf> = None;
     let mut out: Option<PathBuf> = None;
     let mut rtol: Option<f64> = None;
+    let mut method: Option<cartkin::Method> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = Some(args.next().ok_or("--out needs a directory")?.into()),
             "--rtol" => {
                 let v = args.next().ok_or("--rtol needs a number")?;
                 rtol = Some(v.parse().map_err(|_| format!("--rtol: not a number: {v:?}"))?);
+            }
+            "--method" => {
+                let v = args.next().ok_or("--method needs dopri5 or dopri5exp")?;
+                method = Some(match v.as_str() {
+                    "dopri5" => cartkin::Method::Dopri5,
+                    "dopri5exp" => cartkin::Method::Dopri5Exp,
+                    _ => return Err(format!("--method: unknown method {v:?} (dopri5, dopri5exp)")),
+                });
             }
             "-h" | "--help" => {
                 println!("usage: simulate <scenario.json> [--out DIR] [--rtol R]");
@@ -53,6 +62,10 @@ fn run() -> Result<(), String> {
     let cfg = match rtol {
         Some(r) => SolverConfig::with_rtol(r).map_err(|e| e.to_string())?,
         None => SolverConfig::default(),
+    };
+    let cfg = match method {
+        Some(m) => cfg.method(m),
+        None => cfg,
     };
     let sol = simulate(&sc, &cfg, &OutputSpec::reference()).map_err(|e| e.to_string())?;
     let json = io::endpoints_json(sc.name(), &sol, &cfg);

@@ -212,7 +212,10 @@ pub fn endpoints_json(name: &str, sol: &Solution, cfg: &crate::SolverConfig) -> 
         endpoints: &sol.endpoints,
         events: &sol.events,
         solver: SolverBlock {
-            method: "Dopri5",
+            method: match cfg.method_used() {
+                crate::Method::Dopri5 => "Dopri5",
+                _ => "Dopri5Exp",
+            },
             rtol: cfg.rtol(),
             atol: cfg.atol(),
             nfev: sol.stats.rhs_evals,

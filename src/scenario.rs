@@ -194,7 +194,7 @@ impl Default for SolverConfig {
             scales: AtolScales::default(),
             max_steps: 1_000_000,
             h_max: f64::INFINITY,
-            method: Method::Dopri5,
+            method: Method::Dopri5Exp,
         }
     }
 }

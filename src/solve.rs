@@ -284,7 +284,7 @@ impl<'a> Run<'a> {
             sc,
             rhs: RefRhs { p, e, e_b, lymphodepletion: sc.regimen().lymphodepletion(), sw },
             tol,
-            st: Dopri5::new(),
+            st: Dopri5::with_method(cfg.method_used()),
             y,
             t: 0.0,
             horizon: sc.horizon(),

@@ -13,7 +13,7 @@ mod params;
 pub use antigen::{efficacy, Antigen, AntigenSet, Phenotype};
 pub use params::Params;
 
-use crate::ode::OdeSystem;
+use crate::ode::{Cascade, OdeSystem};
 use nalgebra::SVector;
 
 /// Number of components of the reference model's state vector.
@@ -96,6 +96,18 @@ impl RefRhs<'_> {
 }
 
 impl OdeSystem<NSTATE> for RefRhs<'_> {
+    /// IFN-gamma and IL-6 are a one-way linear cascade: G <- core, I <- core + G.
+    fn cascade(&self) -> Cascade {
+        let k_i = if self.sw.toci { self.p.k_i * (1.0 - self.p.c_t) } else { self.p.k_i };
+        Cascade {
+            n: 2,
+            idx: [idx::G, idx::I, 0, 0],
+            rate: [self.p.k_g, k_i, 0.0, 0.0],
+            base: [self.p.g_0, self.p.i_0, 0.0, 0.0],
+            coupled: [false, true, false, false],
+        }
+    }
+
     #[inline]
     fn rhs(&self, t: f64, y: &SVector<f64, NSTATE>, dy: &mut SVector<f64, NSTATE>) {
         let p = self.p;

@@ -1,7 +1,7 @@
 //! Dormand–Prince 5(4) (Hairer, Nørsett & Wanner, *Solving ODEs I*, II.5; the `DOPRI5`
 //! code): FSAL, PI step-size control, 4th-order continuous extension. Allocation-free.
 
-use super::{OdeSystem, Stats, Stepper, Tolerance};
+use super::{Cascade, Method, OdeSystem, Stats, Stepper, Tolerance};
 use crate::error::SolveFailure;
 use nalgebra::SVector;
 
@@ -41,6 +41,68 @@ const D4: f64 = -10690763975.0 / 1880347072.0;
 const D5: f64 = 701980252875.0 / 199316789632.0;
 const D6: f64 = -1453857185.0 / 822651844.0;
 const D7: f64 = 69997945.0 / 29380423.0;
+
+/// Monomial coefficients of the quartic through nodes 0, 1/4, 1/2, 3/4, 1 (row j = coefficient
+/// of theta^j, column = node).
+const FIT4: [[f64; 5]; 5] = [
+    [1.0, 0.0, 0.0, 0.0, 0.0],
+    [-25.0 / 3.0, 16.0, -12.0, 16.0 / 3.0, -1.0],
+    [70.0 / 3.0, -208.0 / 3.0, 76.0, -112.0 / 3.0, 22.0 / 3.0],
+    [-80.0 / 3.0, 96.0, -128.0, 224.0 / 3.0, -16.0],
+    [32.0 / 3.0, -128.0 / 3.0, 64.0, -128.0 / 3.0, 32.0 / 3.0],
+];
+/// The same for the cubic through nodes 0, 1/4, 3/4, 1 (the embedded estimate).
+const FIT3: [[f64; 4]; 4] = [
+    [1.0, 0.0, 0.0, 0.0],
+    [-19.0 / 3.0, 8.0, -8.0 / 3.0, 1.0],
+    [32.0 / 3.0, -56.0 / 3.0, 40.0 / 3.0, -16.0 / 3.0],
+    [-16.0 / 3.0, 32.0 / 3.0, -32.0 / 3.0, 16.0 / 3.0],
+];
+
+/// `exp(-x)` and the moments `M_j(x) = int_0^1 exp(-x (1 - s)) s^j ds`, j = 0..4, for x >= 0:
+/// a power series below 1, the stable upward recursion `M_j = (1 - j M_{j-1}) / x` above.
+#[inline]
+pub(crate) fn exp_moments(x: f64) -> (f64, [f64; 5]) {
+    let ex = (-x).exp();
+    let mut m = [0.0; 5];
+    if x < 1.0 {
+        // M_j = sum_k (-x)^k j! / (k + j + 1)!
+        for (j, mj) in m.iter_mut().enumerate() {
+            let mut term = 1.0 / (j as f64 + 1.0);
+            let mut sum = term;
+            for k in 0..20 {
+                term *= -x / (k as f64 + j as f64 + 2.0);
+                sum += term;
+            }
+            *mj = sum;
+        }
+    } else {
+        m[0] = -(-x).exp_m1() / x;
+        for j in 1..5 {
+            m[j] = (1.0 - j as f64 * m[j - 1]) / x;
+        }
+    }
+    (ex, m)
+}
+
+/// Value at `theta` of the cascade component `y' = src(theta) - z/h (y - b)` on a step, for the
+/// quartic source with coefficients `a`: `b + e^{-z theta}(y0 - b) + h theta sum_j a_j theta^j M_j(z theta)`.
+#[inline]
+fn cascade_value(a: &[f64; 5], y0: f64, b: f64, z: f64, h: f64, th: f64) -> f64 {
+    let (ex, m) = exp_moments(z * th);
+    let mut s = 0.0;
+    let mut p = 1.0;
+    for j in 0..5 {
+        s += a[j] * p * m[j];
+        p *= th;
+    }
+    b + ex * (y0 - b) + h * th * s
+}
+
+#[inline]
+fn poly5(a: &[f64; 5], th: f64) -> f64 {
+    a[0] + th * (a[1] + th * (a[2] + th * (a[3] + th * a[4])))
+}
 
 const SAFE: f64 = 0.9;
 const FAC_MIN: f64 = 0.2; // largest decrease 1/0.2
@@ -84,6 +146,12 @@ pub struct Dopri5<const N: usize> {
     facold: f64,
     reject_last: bool,
     stats: Stats,
+    exp: bool,
+    cas: Cascade,
+    ca: [[f64; 5]; 4],
+    cy0: [f64; 4],
+    nodes: [SVector<f64, N>; 3],
+    dnodes: [SVector<f64, N>; 3],
 }
 
 impl<const N: usize> Default for Dopri5<N> {
@@ -115,7 +183,20 @@ impl<const N: usize> Dopri5<N> {
             facold: 1e-4,
             reject_last: false,
             stats: Stats::default(),
+            exp: false,
+            cas: Cascade::NONE,
+            ca: [[0.0; 5]; 4],
+            cy0: [0.0; 4],
+            nodes: [z; 3],
+            dnodes: [z; 3],
         }
+    }
+
+    /// A stepper for `method` ([`Method::Dopri5`] or [`Method::Dopri5Exp`]).
+    pub fn with_method(method: Method) -> Self {
+        let mut s = Self::new();
+        s.exp = matches!(method, Method::Dopri5Exp);
+        s
     }
 
     /// Forget the step-size history and counters (for reuse on a new problem).
@@ -167,6 +248,82 @@ impl<const N: usize> Dopri5<N> {
             1e-6
         }
     }
+
+    /// Exact integration of the cascade components over the step `[t, t + h]` whose core
+    /// stages are in `k1..k7` and dense coefficients in `r`: fills the cascade entries of
+    /// `ynew` and `k7`, stores the source polynomials for dense output, and returns the
+    /// cascade's share of the squared error sum.
+    fn cascade_step<S: OdeSystem<N>>(&mut self, sys: &S, cas: &Cascade, t: f64, h: f64, tol: &Tolerance<N>) -> f64 {
+        let nc = cas.n.min(4);
+        let y = self.y;
+        // core dense output at the interior nodes 1/4, 1/2, 3/4; cascade entries frozen at y_n
+        for k in 0..3 {
+            let th = (k as f64 + 1.0) * 0.25;
+            let th1 = 1.0 - th;
+            for i in 0..N {
+                self.nodes[k][i] = self.r[0][i]
+                    + th * (self.r[1][i] + th1 * (self.r[2][i] + th * (self.r[3][i] + th1 * self.r[4][i])));
+            }
+            for ci in 0..nc {
+                self.nodes[k][cas.idx[ci]] = y[cas.idx[ci]];
+            }
+        }
+        let mut err = 0.0;
+        let mut src4 = [0.0; 4];
+        for ci in 0..nc {
+            let c = cas.idx[ci];
+            // the first component, and every one whose source reads earlier (now updated)
+            // cascade values, needs the right-hand side at the nodes
+            if ci == 0 || cas.coupled[ci] {
+                for k in 0..3 {
+                    sys.rhs(t + (k as f64 + 1.0) * 0.25 * h, &self.nodes[k], &mut self.dnodes[k]);
+                }
+                self.stats.rhs_evals += 3;
+                if ci > 0 && cas.coupled[ci] {
+                    sys.rhs(t + h, &self.ynew, &mut self.k7);
+                    self.stats.rhs_evals += 1;
+                }
+            }
+            let (lam, b) = (cas.rate[ci], cas.base[ci]);
+            let s = [
+                self.k1[c] + lam * (y[c] - b),
+                self.dnodes[0][c] + lam * (self.nodes[0][c] - b),
+                self.dnodes[1][c] + lam * (self.nodes[1][c] - b),
+                self.dnodes[2][c] + lam * (self.nodes[2][c] - b),
+                self.k7[c] + lam * (self.ynew[c] - b),
+            ];
+            let mut a = [0.0; 5];
+            for j in 0..5 {
+                a[j] = FIT4[j][0] * s[0] + FIT4[j][1] * s[1] + FIT4[j][2] * s[2] + FIT4[j][3] * s[3] + FIT4[j][4] * s[4];
+            }
+            let mut a3 = [0.0; 5];
+            for j in 0..4 {
+                a3[j] = FIT3[j][0] * s[0] + FIT3[j][1] * s[1] + FIT3[j][2] * s[3] + FIT3[j][3] * s[4];
+            }
+            let z = lam * h;
+            let (ex, m) = exp_moments(z);
+            let (mut v4, mut v3) = (0.0, 0.0);
+            for j in 0..5 {
+                v4 += a[j] * m[j];
+                v3 += a3[j] * m[j];
+            }
+            let y1 = b + ex * (y[c] - b) + h * v4;
+            let e = h * (v4 - v3);
+            let sk = tol.atol[c] + tol.rtol * y[c].abs().max(y1.abs());
+            err += tol.weight[c] * (e / sk) * (e / sk);
+            for k in 0..3 {
+                self.nodes[k][c] = cascade_value(&a, y[c], b, z, h, (k as f64 + 1.0) * 0.25);
+            }
+            self.ynew[c] = y1;
+            src4[ci] = s[4];
+            self.ca[ci] = a;
+        }
+        for ci in 0..nc {
+            let c = cas.idx[ci];
+            self.k7[c] = src4[ci] - cas.rate[ci] * (self.ynew[c] - cas.base[ci]);
+        }
+        err
+    }
 }
 
 impl<const N: usize> Stepper<N> for Dopri5<N> {
@@ -179,6 +336,7 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
         self.stats.rhs_evals += 1;
         self.facold = 1e-4;
         self.reject_last = false;
+        self.cas = Cascade::NONE;
         self.r[0] = self.y;
         for k in 1..5 {
             self.r[k].fill(0.0);
@@ -190,6 +348,12 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
 
     fn step<S: OdeSystem<N>>(&mut self, sys: &S, t_end: f64, tol: &Tolerance<N>) -> Result<(), SolveFailure> {
         let mut nan_seen = false;
+        let cas = if self.exp { sys.cascade() } else { Cascade::NONE };
+        let nc = cas.n.min(4);
+        let mut core_w = tol.weight;
+        for ci in 0..nc {
+            core_w[cas.idx[ci]] = 0.0;
+        }
         loop {
             if self.stats.accepted + self.stats.rejected >= tol.max_steps {
                 return Err(SolveFailure::StepLimit { max_steps: tol.max_steps });
@@ -214,34 +378,47 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
                 return Ok(());
             }
             let t = self.t;
-            let y = &self.y;
+            let y = self.y;
+            macro_rules! freeze {
+                ($v:expr) => {
+                    for ci in 0..nc {
+                        $v[cas.idx[ci]] = y[cas.idx[ci]];
+                    }
+                };
+            }
             for i in 0..N {
                 self.ytmp[i] = y[i] + h * A21 * self.k1[i];
             }
+            freeze!(self.ytmp);
             sys.rhs(t + C2 * h, &self.ytmp, &mut self.k2);
             for i in 0..N {
                 self.ytmp[i] = y[i] + h * (A31 * self.k1[i] + A32 * self.k2[i]);
             }
+            freeze!(self.ytmp);
             sys.rhs(t + C3 * h, &self.ytmp, &mut self.k3);
             for i in 0..N {
                 self.ytmp[i] = y[i] + h * (A41 * self.k1[i] + A42 * self.k2[i] + A43 * self.k3[i]);
             }
+            freeze!(self.ytmp);
             sys.rhs(t + C4 * h, &self.ytmp, &mut self.k4);
             for i in 0..N {
                 self.ytmp[i] =
                     y[i] + h * (A51 * self.k1[i] + A52 * self.k2[i] + A53 * self.k3[i] + A54 * self.k4[i]);
             }
+            freeze!(self.ytmp);
             sys.rhs(t + C5 * h, &self.ytmp, &mut self.k5);
             for i in 0..N {
                 self.ytmp[i] = y[i]
                     + h * (A61 * self.k1[i] + A62 * self.k2[i] + A63 * self.k3[i] + A64 * self.k4[i] + A65 * self.k5[i]);
             }
+            freeze!(self.ytmp);
             let t_new = if last { t_end } else { t + h };
             sys.rhs(t_new, &self.ytmp, &mut self.k6);
             for i in 0..N {
                 self.ynew[i] = y[i]
                     + h * (A71 * self.k1[i] + A73 * self.k3[i] + A74 * self.k4[i] + A75 * self.k5[i] + A76 * self.k6[i]);
             }
+            freeze!(self.ynew);
             sys.rhs(t_new, &self.ynew, &mut self.k7);
             self.stats.rhs_evals += 6;
 
@@ -253,8 +430,20 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
                         + E7 * self.k7[i]);
                 let sk = tol.atol[i] + tol.rtol * y[i].abs().max(self.ynew[i].abs());
                 let q = e / sk;
-                err += tol.weight[i] * q * q;
+                err += core_w[i] * q * q;
                 nw += tol.weight[i];
+                let dy = self.ynew[i] - y[i];
+                let bspl = h * self.k1[i] - dy;
+                self.r[0][i] = y[i];
+                self.r[1][i] = dy;
+                self.r[2][i] = bspl;
+                self.r[3][i] = dy - h * self.k7[i] - bspl;
+                self.r[4][i] = h
+                    * (D1 * self.k1[i] + D3 * self.k3[i] + D4 * self.k4[i] + D5 * self.k5[i] + D6 * self.k6[i]
+                        + D7 * self.k7[i]);
+            }
+            if nc > 0 {
+                err += self.cascade_step(sys, &cas, t, h, tol);
             }
             let err = if nw > 0.0 { (err / nw).sqrt() } else { 0.0 };
             let finite = err.is_finite() && self.ynew.iter().all(|v| v.is_finite()) && self.k7.iter().all(|v| v.is_finite());
@@ -271,17 +460,6 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             if err <= 1.0 {
                 self.facold = err.max(1e-4);
                 self.stats.accepted += 1;
-                for i in 0..N {
-                    let dy = self.ynew[i] - y[i];
-                    let bspl = h * self.k1[i] - dy;
-                    self.r[0][i] = y[i];
-                    self.r[1][i] = dy;
-                    self.r[2][i] = bspl;
-                    self.r[3][i] = dy - h * self.k7[i] - bspl;
-                    self.r[4][i] = h
-                        * (D1 * self.k1[i] + D3 * self.k3[i] + D4 * self.k4[i] + D5 * self.k5[i] + D6 * self.k6[i]
-                            + D7 * self.k7[i]);
-                }
                 if self.reject_last {
                     h_new = h_new.min(h);
                 }
@@ -289,6 +467,10 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
                 self.t_prev = t;
                 self.t = t_new;
                 self.h_last = h;
+                self.cas = cas;
+                for ci in 0..nc {
+                    self.cy0[ci] = y[cas.idx[ci]];
+                }
                 self.y = self.ynew;
                 self.k1 = self.k7;
                 // do not let a short final step (clipped to t_end) shrink the next guess
@@ -328,6 +510,10 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             out[i] = self.r[0][i]
                 + th * (self.r[1][i] + th1 * (self.r[2][i] + th * (self.r[3][i] + th1 * self.r[4][i])));
         }
+        for ci in 0..self.cas.n.min(4) {
+            let c = self.cas.idx[ci];
+            out[c] = cascade_value(&self.ca[ci], self.cy0[ci], self.cas.base[ci], self.cas.rate[ci] * self.h_last, self.h_last, th);
+        }
     }
 
     fn dense_deriv(&self, t: f64, out: &mut SVector<f64, N>) {
@@ -342,6 +528,12 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
         let inv_h = 1.0 / self.h_last;
         for i in 0..N {
             out[i] = (self.r[1][i] + a2 * self.r[2][i] + a3 * self.r[3][i] + a4 * self.r[4][i]) * inv_h;
+        }
+        for ci in 0..self.cas.n.min(4) {
+            let c = self.cas.idx[ci];
+            let (lam, b) = (self.cas.rate[ci], self.cas.base[ci]);
+            let v = cascade_value(&self.ca[ci], self.cy0[ci], b, lam * self.h_last, self.h_last, th);
+            out[c] = poly5(&self.ca[ci], th) - lam * (v - b);
         }
     }
 

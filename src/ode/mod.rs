@@ -5,6 +5,8 @@
 //! Methods available ([`Method`]):
 //! - [`Method::Dopri5`]: Dormand–Prince 5(4) with Hairer's step control and 4th-order dense
 //!   output, hand-written and allocation-free (no per-step heap use).
+//! - [`Method::Dopri5Exp`]: the same on the non-stiff core, with the stiff linear cascade
+//!   (IFN-gamma, IL-6) integrated exactly ([`Cascade`]).
 //!
 //! Steppers work on stack vectors (`nalgebra::SVector<f64, N>`); nothing in a step
 //! allocates.
@@ -22,15 +24,52 @@ use serde::Serialize;
 pub trait OdeSystem<const N: usize> {
     /// Write `f(t, y)` into `dy`.
     fn rhs(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>);
+
+    /// The linear cascade of the system, if it has one (see [`Cascade`]). Default: none.
+    fn cascade(&self) -> Cascade {
+        Cascade::NONE
+    }
+}
+
+/// A *linear cascade*: components `y_c` whose equation is `dy_c/dt = src_c(t, y) - rate_c (y_c -
+/// base_c)`, where `src_c` depends on the other ("core") components and on cascade components
+/// listed before `c` only, and no core component depends on any cascade component. In the
+/// reference model, IFN-gamma and IL-6 form such a cascade (their clearance, 8/day, is what
+/// makes the model stiff for explicit methods). [`Method::Dopri5Exp`] integrates the core with
+/// Dormand–Prince and the cascade exactly for a source interpolated by a quartic on the step,
+/// so the clearance rates no longer limit the step size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cascade {
+    /// Number of cascade components (at most 4).
+    pub n: usize,
+    /// Their indices in the state vector, in dependency order.
+    pub idx: [usize; 4],
+    /// Linear clearance rate of each (>= 0, per time unit).
+    pub rate: [f64; 4],
+    /// Baseline each relaxes to.
+    pub base: [f64; 4],
+    /// Whether the source depends on earlier cascade components.
+    pub coupled: [bool; 4],
+}
+
+impl Cascade {
+    /// No cascade.
+    pub const NONE: Cascade = Cascade { n: 0, idx: [0; 4], rate: [0.0; 4], base: [0.0; 4], coupled: [false; 4] };
 }
 
 /// The integration method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
 pub enum Method {
-    /// Dormand–Prince 5(4), explicit, with 4th-order dense output.
-    #[default]
+    /// Dormand–Prince 5(4), explicit, with 4th-order dense output (step size limited by
+    /// the cytokine clearance, ~0.4 day).
     Dopri5,
+    /// Dormand–Prince 5(4) on the core components and exact exponential integration of the
+    /// system's linear [`Cascade`] (quartic source interpolation with an embedded cubic error
+    /// estimate). Falls back to plain Dormand–Prince for a system without a cascade. The
+    /// default: 3-5x fewer steps than [`Method::Dopri5`] on the reference model.
+    #[default]
+    Dopri5Exp,
 }
 
 /// Work done by a solve: right-hand-side evaluations, accepted and rejected steps.
