@@ -282,3 +282,169 @@ mod tests {
         }
     }
 }
+
+/// Streaming writer of the per-patient table `patients.csv`: one row per patient in the
+/// order given (the trial hands them over in id order), `status` `ok` or
+/// `failed:<reason>`, the covariates, the sampled parameters under their MODEL.md names and
+/// every endpoint under its MODEL.md section 5 name. Empty field = none / not applicable;
+/// booleans `1`/`0`.
+pub struct PatientCsv<W: std::io::Write> {
+    out: W,
+    params: Vec<&'static str>,
+}
+
+const ENDPOINT_COLUMNS: &[&str] = &[
+    "cr_day28",
+    "mrd_neg_day28",
+    "f_day28",
+    "Ltot_day28",
+    "relapse_day",
+    "relapse_phenotype",
+    "cd19_negative_relapse",
+    "efs_event_day",
+    "efs_censored",
+    "cured",
+    "cure_day",
+    "extinction_day_CD19+CD22+",
+    "extinction_day_CD19-CD22+",
+    "extinction_day_CD19+CD22-",
+    "extinction_day_CD19-CD22-",
+    "cmax",
+    "tmax",
+    "auc28",
+    "cmax_copies",
+    "peak_il6",
+    "t_peak_il6",
+    "peak_ifng",
+    "t_peak_ifng",
+    "peak_signal",
+    "t_peak_signal",
+    "crs_grade",
+    "crs_onset_day",
+    "n_toci_doses",
+    "toci_day_1",
+    "steroid_day",
+    "b_recovery_day",
+    "B_day28",
+    "C_end",
+    "M_end",
+    "B_end",
+    "Ltot_end",
+    "rhs_evals",
+];
+
+impl<W: std::io::Write> PatientCsv<W> {
+    /// Start the table (writes the header) with the sampled parameter names as columns.
+    ///
+    /// # Errors
+    /// An I/O error.
+    pub fn new(mut out: W, params: Vec<&'static str>) -> std::io::Result<Self> {
+        let mut h = String::from("id,status,f0,frac_cd19neg,dose_cells,weight_kg,f_mem");
+        for p in &params {
+            h.push(',');
+            h.push_str(p);
+        }
+        for c in ENDPOINT_COLUMNS {
+            h.push(',');
+            h.push_str(c);
+        }
+        h.push('\n');
+        out.write_all(h.as_bytes())?;
+        Ok(Self { out, params })
+    }
+
+    /// Write one patient.
+    ///
+    /// # Errors
+    /// An I/O error.
+    pub fn write(&mut self, o: &crate::trial::PatientOutcome) -> std::io::Result<()> {
+        let mut s = String::with_capacity(768);
+        let f = |v: f64| fmt_f64(v);
+        let opt = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
+        let b = |v: bool| if v { "1" } else { "0" };
+        let _ = write!(s, "{},", o.id);
+        match &o.result {
+            Ok(_) => s.push_str("ok"),
+            Err(e) => {
+                s.push_str("failed:");
+                s.push_str(e.label());
+            }
+        }
+        match &o.covariates {
+            Some(c) => {
+                let _ = write!(s, ",{},{},{},{},{}", f(c.f0), f(c.frac_cd19neg), f(c.dose_cells), opt(c.weight_kg), f(c.f_mem));
+            }
+            None => s.push_str(",,,,,"),
+        }
+        for name in &self.params {
+            s.push(',');
+            if let Some((_, v)) = o.parameters.iter().find(|(n, _)| n == name) {
+                s.push_str(&f(*v));
+            }
+        }
+        match &o.result {
+            Ok(e) => {
+                let ext = |p: Phenotype| opt(e.extinction_days.get(p));
+                let cols: [String; 37] = [
+                    b(e.cr_day28).into(),
+                    b(e.mrd_neg_day28).into(),
+                    f(e.f_day28),
+                    f(e.ltot_day28),
+                    opt(e.relapse_day),
+                    e.relapse_phenotype.map(|p| p.name().to_string()).unwrap_or_default(),
+                    e.cd19_negative_relapse.map(|v| b(v).to_string()).unwrap_or_default(),
+                    f(e.efs_event_day),
+                    b(e.efs_censored).into(),
+                    b(e.cured).into(),
+                    opt(e.cure_day),
+                    ext(Phenotype::DOUBLE_POS),
+                    ext(Phenotype::CD19_NEG),
+                    ext(Phenotype::CD22_NEG),
+                    ext(Phenotype::DOUBLE_NEG),
+                    f(e.cmax),
+                    f(e.tmax),
+                    f(e.auc28),
+                    f(e.cmax_copies),
+                    f(e.peak_il6),
+                    f(e.t_peak_il6),
+                    f(e.peak_ifng),
+                    f(e.t_peak_ifng),
+                    f(e.peak_signal),
+                    f(e.t_peak_signal),
+                    e.crs_grade.to_string(),
+                    opt(e.crs_onset_day),
+                    e.toci_days.len().to_string(),
+                    opt(e.toci_days.first().copied()),
+                    opt(e.steroid_day),
+                    opt(e.b_recovery_day),
+                    f(e.b_day28),
+                    f(e.c_end),
+                    f(e.m_end),
+                    f(e.b_end),
+                    f(e.ltot_end),
+                    o.stats.rhs_evals.to_string(),
+                ];
+                for c in cols {
+                    s.push(',');
+                    s.push_str(&c);
+                }
+            }
+            Err(_) => {
+                for _ in ENDPOINT_COLUMNS {
+                    s.push(',');
+                }
+            }
+        }
+        s.push('\n');
+        self.out.write_all(s.as_bytes())
+    }
+
+    /// Flush and return the writer.
+    ///
+    /// # Errors
+    /// An I/O error.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}

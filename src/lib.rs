@@ -75,13 +75,16 @@ mod locate;
 pub mod model;
 pub mod ode;
 pub mod patient;
+pub mod population;
 pub mod regimen;
 pub mod scenario;
 pub mod solve;
+pub mod summary;
+pub mod trial;
 
 pub use endpoints::{Endpoints, Event, EventKind};
 pub use error::{Error, InputError, ScenarioError, SolveError, SolveFailure};
-pub use model::{Antigen, AntigenSet, Params, Phenotype};
+pub use model::{Antigen, AntigenSet, MinimalInit, MinimalParams, MinimalSolver, Params, Phenotype};
 pub use ode::{Method, Stats};
 pub use patient::Patient;
 pub use regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};

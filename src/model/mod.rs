@@ -8,9 +8,11 @@
 //! contribute nothing.
 
 mod antigen;
+pub mod minimal;
 mod params;
 
 pub use antigen::{efficacy, Antigen, AntigenSet, Phenotype};
+pub use minimal::{MinimalInit, MinimalParams, MinimalSolver};
 pub use params::Params;
 
 use crate::ode::{Cascade, OdeSystem};

@@ -8,11 +8,17 @@
 //! - [`Method::Dopri5Exp`]: the same on the non-stiff core, with the stiff linear cascade
 //!   (IFN-gamma, IL-6) integrated exactly ([`Cascade`]).
 //!
+//! - [`Dopri5Batch`]: either method on four problems at once in structure-of-arrays form
+//!   ([`BatchSystem`]), every lane bit-identical to [`Dopri5`] on its own problem.
+//!
 //! Steppers work on stack vectors (`nalgebra::SVector<f64, N>`); nothing in a step
 //! allocates.
 
+mod batch;
 mod dopri5;
+pub mod fastexp;
 
+pub use batch::{BatchSystem, Dopri5Batch, Lanes, LANES};
 pub use dopri5::Dopri5;
 
 use crate::error::SolveFailure;
@@ -28,6 +34,16 @@ pub trait OdeSystem<const N: usize> {
     /// The linear cascade of the system, if it has one (see [`Cascade`]). Default: none.
     fn cascade(&self) -> Cascade {
         Cascade::NONE
+    }
+
+    /// The source `src_c(t, y)` of cascade component `ci` (see [`Cascade`]) alone, if the
+    /// system can compute it more cheaply than the whole right-hand side. [`Method::Dopri5Exp`]
+    /// needs it at three interior nodes of every step. Default: `None`, and the stepper
+    /// evaluates [`OdeSystem::rhs`] there and adds `rate_c (y_c - base_c)` back.
+    #[inline]
+    fn cascade_source(&self, t: f64, y: &SVector<f64, N>, ci: usize) -> Option<f64> {
+        let _ = (t, y, ci);
+        None
     }
 }
 

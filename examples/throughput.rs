@@ -1,0 +1,180 @@
+//! Throughput of the minimal model on the performance peers' population, with accuracy
+//! against their tight reference.
+//!
+//! ```text
+//! cargo run --release --example throughput -- --population ../shared/peers/population_seed42.csv \
+//!     --patients 2000 [--threads T] [--rtol R] [--method dopri5|dopri5exp] \
+//!     [--reference ../shared/peers/results/reference_summaries.csv]
+//! ```
+//!
+//! Solves the minimal model (MODEL.md section 7) for the first N rows of a table
+//! `id,rhoE,kk,L0,rL,dE` with the crate's default method and tolerance (rtol 1e-6, atol
+//! 1e-6 x scale), 366 daily outputs per patient, the peers' summaries read off them
+//! (`Cmax_EM`, `Tmax_EM`, `L_d28`), and prints RHS evaluations and steps per patient. With
+//! `--reference` it prints `max_rel_err_cmax=` and `max_rel_err_l28=` over the patients the
+//! reference covers (metric |x - ref| / max(|x|, |ref|)). The last line is
+//! `us_per_patient=<wall time of the patient loop / N>`.
+
+use cartkin::{MinimalInit, MinimalParams, MinimalSolver, Method, SolverConfig};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Instant;
+
+struct Summary {
+    cmax_em: f64,
+    tmax_em: usize,
+    l_d28: f64,
+    rhs: u64,
+    steps: u64,
+    rejected: u64,
+    ok: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut population = None;
+    let mut reference = None;
+    let mut n: Option<usize> = None;
+    let mut threads = 1usize;
+    let mut rtol = None;
+    let mut method = Method::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--population" => population = Some(val()?),
+            "--reference" => reference = Some(val()?),
+            "--patients" => n = Some(val()?.parse().map_err(|_| "--patients: not a whole number")?),
+            "--threads" => threads = val()?.parse().map_err(|_| "--threads: not a whole number")?,
+            "--rtol" => rtol = Some(val()?.parse::<f64>().map_err(|_| "--rtol: not a number")?),
+            "--method" => {
+                method = match val()?.as_str() {
+                    "dopri5" => Method::Dopri5,
+                    "dopri5exp" => Method::Dopri5Exp,
+                    m => return Err(format!("--method: unknown {m:?} (dopri5, dopri5exp)")),
+                }
+            }
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    let population = population.ok_or("--population <csv> is required")?;
+    let rows = read_minimal_table(&population).map_err(|e| e.to_string())?;
+    let n = n.unwrap_or(rows.len()).min(rows.len());
+    if n == 0 {
+        return Err("no patients".into());
+    }
+    let threads = threads.max(1);
+    let cfg = match rtol {
+        Some(r) => SolverConfig::with_rtol(r).map_err(|e| e.to_string())?,
+        None => SolverConfig::default(),
+    }
+    .method(method);
+    let inputs: Vec<(MinimalParams, MinimalInit)> = rows[..n]
+        .iter()
+        .map(|r| {
+            let p = MinimalParams { rho_e: r.rho_e, k_kill: r.k_kill, r_l: r.r_l, delta_e: r.delta_e, ..MinimalParams::nominal() };
+            (p, MinimalInit { l: r.l0, ..MinimalInit::default() })
+        })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    let solve_one = |solver: &mut MinimalSolver, (p, init): &(MinimalParams, MinimalInit)| -> Summary {
+        let mut out = [[0.0f64; 6]; 366];
+        match solver.solve(p, init, &mut out) {
+            Ok(st) => {
+                let (mut cmax, mut tmax) = (f64::NEG_INFINITY, 0);
+                for (d, o) in out.iter().enumerate() {
+                    if o[0] + o[1] > cmax {
+                        cmax = o[0] + o[1];
+                        tmax = d;
+                    }
+                }
+                Summary { cmax_em: cmax, tmax_em: tmax, l_d28: out[28][2], rhs: st.rhs_evals, steps: st.accepted, rejected: st.rejected, ok: true }
+            }
+            Err(_) => Summary { cmax_em: f64::NAN, tmax_em: 0, l_d28: f64::NAN, rhs: 0, steps: 0, rejected: 0, ok: false },
+        }
+    };
+    // warm-up (page in code and data), not timed
+    let mut warm = MinimalSolver::new(&cfg);
+    let _ = solve_one(&mut warm, &inputs[0]);
+    let start = Instant::now();
+    let results: Vec<Summary> = pool.install(|| {
+        inputs
+            .par_iter()
+            .with_min_len(16)
+            .map_init(|| MinimalSolver::new(&cfg), |s, x| solve_one(s, x))
+            .collect()
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let nf = n as f64;
+    println!("patients={n} threads={threads} method={method:?} rtol={} failed={failed}", cfg.rtol());
+    println!("rhs_evals_per_patient={:.1}", results.iter().map(|r| r.rhs as f64).sum::<f64>() / nf);
+    println!("steps_per_patient={:.1}", results.iter().map(|r| r.steps as f64).sum::<f64>() / nf);
+    println!("rejected_per_patient={:.2}", results.iter().map(|r| r.rejected as f64).sum::<f64>() / nf);
+    if let Some(rp) = reference {
+        let text = std::fs::read_to_string(&rp).map_err(|e| format!("{rp}: {e}"))?;
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().ok_or("empty reference")?.split(',').collect();
+        let col = |name: &str| head.iter().position(|h| h.trim() == name).ok_or(format!("{rp}: no column {name}"));
+        let (ci, cc, ct, cl) = (col("id")?, col("Cmax_EM")?, col("Tmax_EM")?, col("L_d28")?);
+        let mut refs = HashMap::new();
+        for (k, line) in lines.enumerate() {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.trim().parse::<f64>().ok()).ok_or(format!("{rp}: bad value on line {}", k + 2));
+            refs.insert(num(ci)? as u64, (num(cc)?, num(ct)?, num(cl)?));
+        }
+        let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs());
+        let (mut ec, mut el, mut tmax_diff, mut covered) = (0.0f64, 0.0f64, 0usize, 0usize);
+        for (row, r) in rows[..n].iter().zip(&results) {
+            if let Some(&(c, t, l)) = refs.get(&row.id) {
+                covered += 1;
+                let (a, b) = (rel(r.cmax_em, c), rel(r.l_d28, l));
+                ec = if a.is_nan() { f64::NAN } else { ec.max(a) };
+                el = if b.is_nan() { f64::NAN } else { el.max(b) };
+                tmax_diff += (r.tmax_em as f64 != t) as usize;
+            }
+        }
+        println!("reference_patients={covered} tmax_em_mismatches={tmax_diff}");
+        println!("max_rel_err_cmax={ec:.3e}");
+        println!("max_rel_err_l28={el:.3e}");
+    }
+    println!("us_per_patient={:.2}", wall / nf * 1e6);
+    Ok(())
+}
+
+struct Row {
+    id: u64,
+    rho_e: f64,
+    k_kill: f64,
+    l0: f64,
+    r_l: f64,
+    delta_e: f64,
+}
+
+fn read_minimal_table(path: &str) -> Result<Vec<Row>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().ok_or("empty table")?.split(',').map(|h| h.trim()).collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).ok_or(format!("{path}: no column {n}"));
+    let c = [col("id")?, col("rhoE")?, col("kk")?, col("L0")?, col("rL")?, col("dE")?];
+    let mut rows = Vec::new();
+    for (k, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let mut v = [0.0; 6];
+        for (j, &i) in c.iter().enumerate() {
+            v[j] = f.get(i).and_then(|x| x.trim().parse::<f64>().ok()).filter(|x| x.is_finite()).ok_or(format!("{path}: line {}: bad value in column {}", k + 2, head[i]))?;
+        }
+        rows.push(Row { id: v[0] as u64, rho_e: v[1], k_kill: v[2], l0: v[3], r_l: v[4], delta_e: v[5] });
+    }
+    Ok(rows)
+}
