@@ -1,1 +1,80 @@
-fn main() {}
+//! Criterion benchmarks: one right-hand-side evaluation of each model, one nominal patient
+//! (minimal and reference model, 365 days, with events), and a 1,000-patient trial on one
+//! and on all threads (patients per second). Everything is built outside `b.iter`.
+//!
+//! `cargo bench` (about 3 minutes here). The side-by-side race with the Python peers is
+//! `scripts/compare_peers.sh`; see BENCHMARKS.md.
+
+use cartkin::model::NSTATE;
+use cartkin::ode::OdeSystem;
+use cartkin::population::Population;
+use cartkin::solve::{rhs_once, run};
+use cartkin::trial::Trial;
+use cartkin::{MinimalInit, MinimalParams, MinimalSolver, Method, Scenario, SolverConfig};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use nalgebra::SVector;
+use std::hint::black_box;
+use std::time::Duration;
+
+fn rhs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rhs");
+    let p = MinimalParams::nominal();
+    let y = SVector::<f64, 6>::from([1e9, 1e8, 25.0, 9.0, 5e7, 300.0]);
+    let mut dy = SVector::<f64, 6>::zeros();
+    g.bench_function("minimal", |b| {
+        b.iter(|| {
+            p.rhs(black_box(3.0), black_box(&y), &mut dy);
+            black_box(&dy);
+        })
+    });
+    let sc = Scenario::nominal();
+    let mut yr = [0.0; NSTATE];
+    yr[0] = 1e9;
+    yr[1] = 1e8;
+    yr[2] = 1e7;
+    yr[3] = 26.0;
+    yr[4] = 15.0;
+    yr[7] = 5e7;
+    yr[8] = 100.0;
+    yr[9] = 300.0;
+    let mut dyr = [0.0; NSTATE];
+    g.bench_function("reference", |b| {
+        b.iter(|| {
+            rhs_once(&sc, black_box(3.0), black_box(&yr), &mut dyr);
+            black_box(&dyr);
+        })
+    });
+    g.finish();
+}
+
+fn one_patient(c: &mut Criterion) {
+    let mut g = c.benchmark_group("patient_365d");
+    let cfg = SolverConfig::default();
+    let mut solver = MinimalSolver::new(&cfg);
+    let (p, init) = (MinimalParams::nominal(), MinimalInit::default());
+    let mut out = vec![[0.0f64; 6]; 366];
+    g.bench_function("minimal_dopri5exp", |b| b.iter(|| black_box(solver.solve(&p, &init, &mut out).is_ok())));
+    let sc = Scenario::nominal();
+    for m in [Method::Dopri5Exp, Method::Dopri5] {
+        let cfg = SolverConfig::default().method(m);
+        g.bench_function(format!("reference_{m:?}").to_lowercase(), |b| b.iter(|| black_box(run(&sc, &cfg, &[], false, 0).is_ok())));
+    }
+    g.finish();
+}
+
+fn trial(c: &mut Criterion) {
+    let mut g = c.benchmark_group("trial_1000");
+    g.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(1000));
+    let trial = Trial::new(Population::default(), 1000, 7);
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, all] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        g.bench_function(format!("reference_model_{threads}_threads"), |b| {
+            b.iter(|| black_box(pool.install(|| trial.run(&mut |_| {}, None)).n_patients()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, rhs, one_patient, trial);
+criterion_main!(benches);

@@ -66,8 +66,9 @@
 //!   (rounding of `exp` could otherwise step just outside), and doses into
 //!   `[f64::MIN_POSITIVE, f64::MAX]`.
 
-mod rng;
-mod table;
+mod eliana;
+pub mod rng;
+pub mod table;
 
 pub use rng::patient_rng;
 pub use table::{
