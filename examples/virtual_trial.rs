@@ -141,7 +141,7 @@ fn run() -> Result<(), String> {
             "wall_s": wall,
             "patients_per_s": n_run as f64 / wall.max(1e-12),
             "rhs_evals_per_patient": rhs_total as f64 / (n_run.max(1) as f64),
-            "population": "Population::default()",
+            "population": "Population::eliana_like()",
             "solver": "Dopri5Exp, rtol 1e-6, atol 1e-6 x scale",
         });
         std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&run).map_err(|e| e.to_string())? + "\n")

@@ -496,13 +496,16 @@ impl<'a> Run<'a> {
                 l[j] = y[idx::LN_L + j].exp();
             }
         }
+        // Cell counts are non-negative; the dense output between two steps can dip below 0
+        // by less than the absolute tolerance where a population has collapsed (the state
+        // itself is projected to 0 after each step, see `OdeSystem::non_negative`).
         Row {
             t,
-            e: y[idx::E],
-            m: y[idx::M],
-            x: y[idx::X],
+            e: y[idx::E].max(0.0),
+            m: y[idx::M].max(0.0),
+            x: y[idx::X].max(0.0),
             l,
-            b: y[idx::B],
+            b: y[idx::B].max(0.0),
             g: y[idx::G],
             i: y[idx::I],
             i_eff: self.rhs.i_eff(y),

@@ -7,7 +7,9 @@
 //! [`crate::Params::minimal`] (checked by the tests against `MIN_nominal`).
 
 use crate::error::{Domain, InputError, SolveFailure};
-use crate::ode::{Cascade, Dopri5, OdeSystem, Stats, Stepper, Tolerance};
+use crate::ode::batch::{F64x4, Real};
+use crate::ode::fastexp::{exp as fexp, exp4};
+use crate::ode::{BatchSystem, Cascade, Dopri5, Dopri5Batch, Lanes, OdeSystem, Stats, Stepper, Tolerance};
 use crate::scenario::SolverConfig;
 use nalgebra::SVector;
 use serde::Serialize;
@@ -106,27 +108,162 @@ impl MinimalParams {
     }
 }
 
+/// The parameters in the arithmetic of a kernel: `f64` for one patient, [`F64x4`] for four.
+#[derive(Debug, Clone, Copy, Default)]
+struct Coef<R> {
+    rho_e: R,
+    k_a: R,
+    delta_e: R,
+    k_em: R,
+    rho_m: R,
+    delta_m: R,
+    r_l: R,
+    k_l: R,
+    k_kill: R,
+    k_k: R,
+    s_b: R,
+    delta_b: R,
+    p_i: R,
+    k_i: R,
+    i_0: R,
+}
+
+impl MinimalParams {
+    #[inline(always)]
+    fn coef(&self) -> Coef<f64> {
+        Coef {
+            rho_e: self.rho_e,
+            k_a: self.k_a,
+            delta_e: self.delta_e,
+            k_em: self.k_em,
+            rho_m: self.rho_m,
+            delta_m: self.delta_m,
+            r_l: self.r_l,
+            k_l: self.k_l,
+            k_kill: self.k_kill,
+            k_k: self.k_k,
+            s_b: self.s_b,
+            delta_b: self.delta_b,
+            p_i: self.p_i,
+            k_i: self.k_i,
+            i_0: self.i_0,
+        }
+    }
+}
+
+/// The right-hand side, written once for one patient and for four lanes (the same operations
+/// per lane, hence bit-identical results).
+#[inline(always)]
+fn rhs_kernel<R: Real>(p: &Coef<R>, y: &[R; 6]) -> [R; 6] {
+    let (e, m, b) = (y[0], y[1], y[4]);
+    let l = y[2].exp();
+    let n = y[3].exp();
+    let a = l + b;
+    let s = a / (p.k_a + a);
+    let kl = p.k_kill * e / (p.k_k + e + l);
+    let kill_b = p.k_kill * e * b / (p.k_k + e + b);
+    let growth = p.r_l * (R::splat(1.0) - (l + n) / p.k_l);
+    [
+        p.rho_e * s * e + p.rho_m * s * m - (p.delta_e + p.k_em) * e,
+        p.k_em * e - p.rho_m * s * m - p.delta_m * m,
+        growth - kl,
+        growth,
+        p.s_b - p.delta_b * b - kill_b,
+        p.p_i * R::splat(1e-9) * (kl * l + kill_b) - p.k_i * (y[I] - p.i_0),
+    ]
+}
+
+/// The IL-6 source alone (the cascade's source at its interior nodes): one exponential and
+/// two divisions instead of two and four.
+#[inline(always)]
+fn source_kernel<R: Real>(p: &Coef<R>, y: &[R; 6]) -> R {
+    let (e, b) = (y[0], y[4]);
+    let l = y[2].exp();
+    let kl = p.k_kill * e / (p.k_k + e + l);
+    let kill_b = p.k_kill * e * b / (p.k_k + e + b);
+    p.p_i * R::splat(1e-9) * (kl * l + kill_b)
+}
+
+/// E, M, B and I cannot be negative (see [`OdeSystem::non_negative`]).
+const NON_NEGATIVE: u64 = 1 << 0 | 1 << 1 | 1 << 4 | 1 << 5;
+
 impl OdeSystem<6> for MinimalParams {
+    fn non_negative(&self) -> u64 {
+        NON_NEGATIVE
+    }
+
     #[inline]
     fn rhs(&self, _t: f64, y: &SVector<f64, 6>, dy: &mut SVector<f64, 6>) {
-        let (e, m, b) = (y[0], y[1], y[4]);
-        let l = y[2].exp();
-        let n = y[3].exp();
-        let a = l + b;
-        let s = a / (self.k_a + a);
-        let kl = self.k_kill * e / (self.k_k + e + l);
-        let kill_b = self.k_kill * e * b / (self.k_k + e + b);
-        let growth = self.r_l * (1.0 - (l + n) / self.k_l);
-        dy[0] = self.rho_e * s * e + self.rho_m * s * m - (self.delta_e + self.k_em) * e;
-        dy[1] = self.k_em * e - self.rho_m * s * m - self.delta_m * m;
-        dy[2] = growth - kl;
-        dy[3] = growth;
-        dy[4] = self.s_b - self.delta_b * b - kill_b;
-        dy[I] = self.p_i * 1e-9 * (kl * l + kill_b) - self.k_i * (y[I] - self.i_0);
+        let v: [f64; 6] = (*y).into();
+        *dy = SVector::from(rhs_kernel(&self.coef(), &v));
     }
 
     fn cascade(&self) -> Cascade {
         Cascade { n: 1, idx: [I, 0, 0, 0], rate: [self.k_i, 0.0, 0.0, 0.0], base: [self.i_0, 0.0, 0.0, 0.0], coupled: [false; 4] }
+    }
+
+    #[inline]
+    fn cascade_source(&self, _t: f64, y: &SVector<f64, 6>, _ci: usize) -> Option<f64> {
+        let v: [f64; 6] = (*y).into();
+        Some(source_kernel(&self.coef(), &v))
+    }
+}
+
+/// Four patients of the minimal model, lane-wise, for [`Dopri5Batch`].
+#[derive(Debug, Clone, Copy, Default)]
+struct MinimalBatch {
+    c: Coef<F64x4>,
+}
+
+impl BatchSystem<6> for MinimalBatch {
+    fn non_negative(&self) -> u64 {
+        NON_NEGATIVE
+    }
+
+    type Problem = MinimalParams;
+
+    fn load(&mut self, l: usize, p: &MinimalParams) {
+        let c = &mut self.c;
+        c.rho_e.0[l] = p.rho_e;
+        c.k_a.0[l] = p.k_a;
+        c.delta_e.0[l] = p.delta_e;
+        c.k_em.0[l] = p.k_em;
+        c.rho_m.0[l] = p.rho_m;
+        c.delta_m.0[l] = p.delta_m;
+        c.r_l.0[l] = p.r_l;
+        c.k_l.0[l] = p.k_l;
+        c.k_kill.0[l] = p.k_kill;
+        c.k_k.0[l] = p.k_k;
+        c.s_b.0[l] = p.s_b;
+        c.delta_b.0[l] = p.delta_b;
+        c.p_i.0[l] = p.p_i;
+        c.k_i.0[l] = p.k_i;
+        c.i_0.0[l] = p.i_0;
+    }
+
+    #[inline(always)]
+    fn rhs(&self, _t: &Lanes, y: &[Lanes; 6], dy: &mut [Lanes; 6]) {
+        let v = y.map(F64x4);
+        let d = rhs_kernel(&self.c, &v);
+        for i in 0..6 {
+            dy[i] = d[i].0;
+        }
+    }
+
+    fn cascade(&self, l: usize) -> Cascade {
+        Cascade {
+            n: 1,
+            idx: [I, 0, 0, 0],
+            rate: [self.c.k_i.0[l], 0.0, 0.0, 0.0],
+            base: [self.c.i_0.0[l], 0.0, 0.0, 0.0],
+            coupled: [false; 4],
+        }
+    }
+
+    #[inline(always)]
+    fn cascade_source(&self, _t: &Lanes, y: &[Lanes; 6], _ci: usize, src: &mut Lanes) -> bool {
+        *src = source_kernel(&self.c, &y.map(F64x4)).0;
+        true
     }
 }
 
@@ -178,6 +315,8 @@ impl MinimalInit {
 #[derive(Debug, Clone)]
 pub struct MinimalSolver {
     stepper: Dopri5<6>,
+    batch: Dopri5Batch<6>,
+    sys: MinimalBatch,
     tol: Tolerance<6>,
 }
 
@@ -194,7 +333,8 @@ impl MinimalSolver {
             h_max: cfg.max_step(),
             max_steps: cfg.step_limit(),
         };
-        Self { stepper: Dopri5::with_method(cfg.method_used()), tol }
+        let m = cfg.method_used();
+        Self { stepper: Dopri5::with_method(m), batch: Dopri5Batch::with_method(m), sys: MinimalBatch::default(), tol }
     }
 
     /// Solve over `[0, out.len() - 1]` days and write `(E, M, L, N, B, I)` at every integer
@@ -223,9 +363,54 @@ impl MinimalSolver {
         }
         Ok(self.stepper.stats())
     }
+
+    /// Solve many patients four at a time ([`Dopri5Batch`], SIMD lanes) over `[0, days]`.
+    /// For each patient `j` (in completion order, not in input order) `out(j, result, rows)`
+    /// receives what [`MinimalSolver::solve`] returns for it and its `days + 1` daily rows
+    /// `(E, M, L, N, B, I)` in natural units, bit-identical to [`MinimalSolver::solve`]'s
+    /// (after a failure the rows past the day reached are stale). A failed patient is
+    /// reported, never dropped. No heap allocation per patient, step or right-hand side (the
+    /// row buffer is reused across calls).
+    pub fn solve_batch(
+        &mut self,
+        patients: &[(MinimalParams, MinimalInit)],
+        days: usize,
+        mut out: impl FnMut(usize, Result<Stats, (f64, SolveFailure)>, &[[f64; 6]]),
+    ) {
+        self.batch.solve(
+            &mut self.sys,
+            &self.tol,
+            patients.len(),
+            days,
+            |j| {
+                let (p, init) = &patients[j];
+                (*p, [init.e, init.m, init.l.ln(), init.n.ln(), init.b, init.i])
+            },
+            |j, res, rows| {
+                natural_rows(rows);
+                out(j, res, rows);
+            },
+        );
+    }
 }
 
 #[inline]
 fn natural(y: &SVector<f64, 6>) -> [f64; 6] {
-    [y[0], y[1], y[2].exp(), y[3].exp(), y[4], y[5]]
+    [y[0], y[1], fexp(y[2]), fexp(y[3]), y[4], y[5]]
+}
+
+/// [`natural`] on rows of states in place, four rows at a time (bit-identical).
+fn natural_rows(rows: &mut [[f64; 6]]) {
+    let mut chunks = rows.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let l = exp4(&[c[0][2], c[1][2], c[2][2], c[3][2]]);
+        let n = exp4(&[c[0][3], c[1][3], c[2][3], c[3][3]]);
+        for k in 0..4 {
+            c[k][2] = l[k];
+            c[k][3] = n[k];
+        }
+    }
+    for r in chunks.into_remainder() {
+        *r = [r[0], r[1], fexp(r[2]), fexp(r[3]), r[4], r[5]];
+    }
 }

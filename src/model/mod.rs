@@ -98,6 +98,11 @@ impl RefRhs<'_> {
 }
 
 impl OdeSystem<NSTATE> for RefRhs<'_> {
+    /// Cell counts, cytokines and the AUC cannot be negative.
+    fn non_negative(&self) -> u64 {
+        [idx::E, idx::M, idx::X, idx::B, idx::G, idx::I, idx::Q].iter().fold(0, |m, &i| m | 1 << i)
+    }
+
     /// IFN-gamma and IL-6 are a one-way linear cascade: G <- core, I <- core + G.
     fn cascade(&self) -> Cascade {
         let k_i = if self.sw.toci { self.p.k_i * (1.0 - self.p.c_t) } else { self.p.k_i };

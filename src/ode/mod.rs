@@ -14,11 +14,11 @@
 //! Steppers work on stack vectors (`nalgebra::SVector<f64, N>`); nothing in a step
 //! allocates.
 
-mod batch;
+pub mod batch;
 mod dopri5;
 pub mod fastexp;
 
-pub use batch::{BatchSystem, Dopri5Batch, Lanes, LANES};
+pub use batch::{BatchSystem, Dopri5Batch, F64x4, Lanes, Real, LANES};
 pub use dopri5::Dopri5;
 
 use crate::error::SolveFailure;
@@ -44,6 +44,19 @@ pub trait OdeSystem<const N: usize> {
     fn cascade_source(&self, t: f64, y: &SVector<f64, N>, ci: usize) -> Option<f64> {
         let _ = (t, y, ci);
         None
+    }
+
+    /// Components that cannot be negative (bit `i` for component `i`; at most 64): after
+    /// every accepted step a negative value there is projected to 0. Default: none.
+    ///
+    /// A population that has collapsed far below the absolute tolerance (a few CAR-T cells
+    /// when atol is 100 cells) may come out of a step slightly negative; without the
+    /// projection, a negative effector count under a positive net growth rate grows
+    /// exponentially negative and drives the kill terms `E L / (K_k + E + L)` through a
+    /// pole. The projection changes the state by less than the absolute tolerance.
+    #[inline]
+    fn non_negative(&self) -> u64 {
+        0
     }
 }
 

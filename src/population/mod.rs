@@ -473,6 +473,77 @@ impl Population {
         self.b0
     }
 
+    /// The same population with another product. The product is not drawn, so patient
+    /// `(seed, id)` keeps its parameters, covariates and regimen: two populations that
+    /// differ only in the product give paired arms of a trial.
+    ///
+    /// ```
+    /// use cartkin::population::Population;
+    /// use cartkin::{AntigenSet, Product};
+    /// let cd19 = Population::default();
+    /// let dual = cd19.clone().with_product(Product::new(AntigenSet::BOTH)?);
+    /// let (a, b) = (cd19.sample_patient(7, 3), dual.sample_patient(7, 3));
+    /// assert_eq!((a.params, a.covariates), (b.params, b.covariates));
+    /// assert_eq!(b.product.targets(), AntigenSet::BOTH);
+    /// # Ok::<(), cartkin::InputError>(())
+    /// ```
+    pub fn with_product(mut self, product: Product) -> Self {
+        self.product = product;
+        self
+    }
+
+    /// The same population with another regimen template (dose split, lymphodepletion,
+    /// policies), validated as by [`PopulationBuilder::build`]. The template is not drawn,
+    /// so patient `(seed, id)` keeps its parameters and covariates: paired arms.
+    ///
+    /// # Errors
+    /// As [`PopulationBuilder::build`] for the template (field `population.regimen...`).
+    ///
+    /// ```
+    /// use cartkin::population::{Population, RegimenTemplate};
+    /// use cartkin::TociPolicy;
+    /// let pop = Population::default();
+    /// let split = RegimenTemplate { schedule: vec![(0.0, 0.1), (1.0, 0.3), (2.0, 0.6)], ..RegimenTemplate::default() };
+    /// let split_pop = pop.clone().with_regimen(split)?;
+    /// let (a, b) = (pop.sample_patient(7, 3), split_pop.sample_patient(7, 3));
+    /// assert_eq!(a.covariates, b.covariates);
+    /// assert_eq!(b.regimen.infusions().len(), 3);
+    /// let no_toci = RegimenTemplate { tocilizumab: TociPolicy::None, ..RegimenTemplate::default() };
+    /// assert!(pop.clone().with_regimen(no_toci).is_ok());
+    /// let bad = RegimenTemplate { schedule: vec![(0.0, 0.5)], ..RegimenTemplate::default() };
+    /// assert_eq!(pop.with_regimen(bad).unwrap_err().field(), "population.regimen.schedule");
+    /// # Ok::<(), cartkin::InputError>(())
+    /// ```
+    pub fn with_regimen(mut self, regimen: RegimenTemplate) -> Result<Self, InputError> {
+        check_regimen(&regimen)?;
+        self.regimen = regimen;
+        Ok(self)
+    }
+
+    /// The same population with another dose distribution, validated as by
+    /// [`PopulationBuilder::build`]. Parameters, `f0` and the escape subclone are drawn
+    /// before the dose, so patient `(seed, id)` keeps them; what is drawn after the dose
+    /// (`f_mem`, when it is random) follows the new dose's draws (module docs, draw order).
+    ///
+    /// # Errors
+    /// As [`PopulationBuilder::build`] for the dose (field `population.dose...`).
+    ///
+    /// ```
+    /// use cartkin::population::{Dose, Population};
+    /// let pop = Population::default();
+    /// let flat = pop.clone().with_dose(Dose::Flat(2e8))?;
+    /// let (a, b) = (pop.sample_patient(7, 3), flat.sample_patient(7, 3));
+    /// assert_eq!((a.params.k_kill, a.covariates.f0), (b.params.k_kill, b.covariates.f0));
+    /// assert_eq!(b.regimen.total_cells(), 2e8);
+    /// assert_eq!(pop.with_dose(Dose::Flat(0.0)).unwrap_err().field(), "population.dose.cells");
+    /// # Ok::<(), cartkin::InputError>(())
+    /// ```
+    pub fn with_dose(mut self, dose: Dose) -> Result<Self, InputError> {
+        check_dose(dose)?;
+        self.dose = dose;
+        Ok(self)
+    }
+
     /// Draw one patient (id 0) in the documented order; every error here is a broken
     /// invariant of [`PopulationBuilder::build`].
     fn try_sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<VirtualPatient, InputError> {
@@ -567,9 +638,11 @@ impl Population {
 }
 
 impl Default for Population {
-    /// [`Population::reference_200`], the crate's default population for now.
+    /// [`Population::eliana_like`]: the ELIANA-calibrated population (tisagenlecleucel in
+    /// children and young adults with r/r B-ALL; `CALIBRATION.md`), which the README's
+    /// default virtual trial runs.
     fn default() -> Self {
-        Self::reference_200()
+        Self::eliana_like()
     }
 }
 
@@ -811,42 +884,12 @@ impl PopulationBuilder {
             check_unit("population.escape.probability", e.probability)?;
             check_amount("population.escape.fraction", e.fraction, Some(1.0))?;
         }
-        match self.dose {
-            Dose::Flat(c) => check_pos("population.dose.cells", c)?,
-            Dose::LogUniform { lo, hi } => check_amount("population.dose", Amount::LogUniform { lo, hi }, None)?,
-            Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
-                check_amount("population.dose.cells_per_kg", cells_per_kg, None)?;
-                check_pos("population.dose.weight.median_kg", weight.median_kg)?;
-                check_nonneg("population.dose.weight.cv", weight.cv)?;
-                check_pos("population.dose.weight.min_kg", weight.min_kg)?;
-                check_pos("population.dose.weight.max_kg", weight.max_kg)?;
-                check_order("population.dose.weight.max_kg", weight.min_kg, weight.max_kg, false)?;
-                if let Some((limit, flat)) = flat_above_kg {
-                    check_pos("population.dose.flat_above_kg.limit_kg", limit)?;
-                    check_amount("population.dose.flat_above_kg.dose", flat, None)?;
-                }
-            }
-        }
+        check_dose(self.dose)?;
         let f_mem = self.f_mem.unwrap_or(Fraction::Fixed(self.typical.f_mem));
         check_fraction("population.f_mem", f_mem, false)?;
         let f_mem_beta = beta_of(f_mem);
 
-        // regimen template
-        if self.regimen.schedule.is_empty() {
-            return Err(inconsistent("population.regimen.schedule".into(), "at least one infusion is needed".into()));
-        }
-        let mut sum = 0.0;
-        for (k, &(_, f)) in self.regimen.schedule.iter().enumerate() {
-            check_pos(&format!("population.regimen.schedule[{k}].fraction"), f)?;
-            sum += f;
-        }
-        if (sum - 1.0).abs() > 1e-9 {
-            return Err(inconsistent(
-                "population.regimen.schedule".into(),
-                format!("dose fractions must sum to 1, not {sum}"),
-            ));
-        }
-        self.regimen.regimen(1.0)?; // times and policies
+        check_regimen(&self.regimen)?;
         check_nonneg("population.b0", self.b0)?;
 
         Ok(Population {
@@ -871,6 +914,48 @@ impl PopulationBuilder {
 
 fn inconsistent(field: String, reason: String) -> InputError {
     InputError::Inconsistent { field, reason }
+}
+
+/// The dose distribution's bounds (used by `build` and [`Population::with_dose`]).
+fn check_dose(dose: Dose) -> Result<(), InputError> {
+    match dose {
+        Dose::Flat(c) => check_pos("population.dose.cells", c)?,
+        Dose::LogUniform { lo, hi } => check_amount("population.dose", Amount::LogUniform { lo, hi }, None)?,
+        Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
+            check_amount("population.dose.cells_per_kg", cells_per_kg, None)?;
+            check_pos("population.dose.weight.median_kg", weight.median_kg)?;
+            check_nonneg("population.dose.weight.cv", weight.cv)?;
+            check_pos("population.dose.weight.min_kg", weight.min_kg)?;
+            check_pos("population.dose.weight.max_kg", weight.max_kg)?;
+            check_order("population.dose.weight.max_kg", weight.min_kg, weight.max_kg, false)?;
+            if let Some((limit, flat)) = flat_above_kg {
+                check_pos("population.dose.flat_above_kg.limit_kg", limit)?;
+                check_amount("population.dose.flat_above_kg.dose", flat, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The regimen template: at least one infusion, fractions > 0 summing to 1, valid times
+/// and policies (used by `build` and [`Population::with_regimen`]).
+fn check_regimen(regimen: &RegimenTemplate) -> Result<(), InputError> {
+    if regimen.schedule.is_empty() {
+        return Err(inconsistent("population.regimen.schedule".into(), "at least one infusion is needed".into()));
+    }
+    let mut sum = 0.0;
+    for (k, &(_, f)) in regimen.schedule.iter().enumerate() {
+        check_pos(&format!("population.regimen.schedule[{k}].fraction"), f)?;
+        sum += f;
+    }
+    if (sum - 1.0).abs() > 1e-9 {
+        return Err(inconsistent(
+            "population.regimen.schedule".into(),
+            format!("dose fractions must sum to 1, not {sum}"),
+        ));
+    }
+    regimen.regimen(1.0)?; // times and policies
+    Ok(())
 }
 
 fn check_finite(field: &str, v: f64) -> Result<(), InputError> {
