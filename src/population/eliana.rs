@@ -98,16 +98,14 @@ impl Default for ElianaCalibration {
     /// - `delta_E` CV 2.5 (typical 0.3 kept): effector survival differs between products
     ///   and patients; short-lived effectors expand less (non-response, no CRS) and contract
     ///   fast. Together with `rho_E` it sets the CR rate and the grade-0 CRS share.
-    /// - `k_EM = 0.004 /day` (0.05) and `delta_M = 0.015 /day` (0.005): little, shorter-lived
-    ///   memory, so that CAR-T control of residual blasts wanes within months (the loss of
-    ///   persistence behind CD19+ relapses) and ~1% of the peak persists at 6 months (Stein
-    ///   2019: ~0.8%).
-    /// - `k_kill = 3 /day` (2) and `K_k = 5e9` cells (1e8): killing saturates only when
+    /// - `k_EM = 0.01 /day` (0.05): less memory, nearer the ~0.8% persisting fraction of Stein
+    ///   2019 (REF-1 keeps ~5% of the peak at 6 months; here ~0.1%).
+    /// - `k_kill = 3 /day` (2) and `K_k = 8e9` cells (1e8): killing saturates only when
     ///   effectors are plentiful. At the expansion peak (1e10-1e12 effectors) killing is
-    ///   fast, so responders are MRD-negative at day 28; after contraction, a few 1e8
-    ///   effectors no longer hold residual CD19+ blasts (`(K_k + L) r_L / k_kill` ~ 8e7
+    ///   fast, so responders are MRD-negative at day 28; after contraction the remaining
+    ///   effectors no longer hold residual CD19+ blasts (`(K_k + L) r_L / k_kill` ~ 1.3e8
     ///   effectors are needed), which then regrow: with REF-1's `K_k` the remaining memory
-    ///   held them forever and 99% of relapses were CD19-negative (ELIANA: ~3 in 4).
+    ///   held them for good and 99% of relapses were CD19-negative (ELIANA: ~3 in 4).
     /// - `p_I = 10` (100, CV 0.4) and `p_IG = 2.5` (10): with REF-1 cytokine yields every
     ///   expander reaches grade 3-4 (97% any, 69% severe); IL-6 per kill and per IFN-gamma
     ///   lowered 10x and 4x put ~45% at grade 3-4 and ~17% at grade 0 with the Penn
@@ -130,8 +128,8 @@ impl Default for ElianaCalibration {
             k_c: 1.4e12,
             rho_e: 1.4,
             delta_e: 0.3,
-            k_em: 0.004,
-            delta_m: 0.015,
+            k_em: 0.01,
+            delta_m: 0.005,
             p_i: 10.0,
             p_ig: 2.5,
             k_a: 1e10,
@@ -159,7 +157,7 @@ impl Default for ElianaCalibration {
             flat_hi: 2.5e8,
             rho_m: 0.5,
             cv_rho_m: 0.0,
-            k_k: 5e9,
+            k_k: 8e9,
             cv_k_k: 0.0,
             k_kill: 3.0,
         }
