@@ -59,24 +59,30 @@ impl Default for MinimalParams {
 }
 
 impl MinimalParams {
-    /// The values of MODEL.md section 7.
+    /// The values of MODEL.md section 7 (those of [`crate::Params::minimal`]).
     pub fn nominal() -> Self {
+        Self::from_params(&crate::Params::minimal())
+    }
+
+    /// The minimal model's parameters taken from a parameter set of the reference model
+    /// (the parts the minimal model switches off are ignored).
+    pub fn from_params(p: &crate::Params) -> Self {
         Self {
-            rho_e: 1.0,
-            k_a: 1e9,
-            delta_e: 0.3,
-            k_em: 0.05,
-            rho_m: 0.5,
-            delta_m: 0.005,
-            r_l: 0.05,
-            k_l: 1e12,
-            k_kill: 2.0,
-            k_k: 1e9,
-            s_b: 1e8,
-            delta_b: 0.1,
-            p_i: 100.0,
-            k_i: 8.0,
-            i_0: 5.0,
+            rho_e: p.rho_e,
+            k_a: p.k_a,
+            delta_e: p.delta_e,
+            k_em: p.k_em,
+            rho_m: p.rho_m,
+            delta_m: p.delta_m,
+            r_l: p.r_l,
+            k_l: p.k_l,
+            k_kill: p.k_kill,
+            k_k: p.k_k,
+            s_b: p.s_b,
+            delta_b: p.delta_b,
+            p_i: p.p_i,
+            k_i: p.k_i,
+            i_0: p.i_0,
         }
     }
 
