@@ -247,10 +247,8 @@ pub struct LogHistogram {
     #[serde(skip)]
     ln_ratio: f64,
     zeros: u64,
-    underflow: u64,
-    bins: Vec<u64>,
-    overflow: u64,
-    non_finite: u64,
+    #[serde(flatten)]
+    c: Counts,
 }
 
 impl LogHistogram {
@@ -281,16 +279,13 @@ impl LogHistogram {
             rel_width,
             ln_ratio,
             zeros: 0,
-            underflow: 0,
-            bins: vec![0; m as usize],
-            overflow: 0,
-            non_finite: 0,
+            c: Counts::new(m as usize),
         })
     }
 
     /// Lower edge of bin `i`; `edge(num_bins()) == hi`.
     fn edge(&self, i: usize) -> f64 {
-        if i >= self.bins.len() {
+        if i >= self.c.bins.len() {
             self.hi
         } else {
             self.lo * (i as f64 * self.ln_ratio).exp()
@@ -300,17 +295,17 @@ impl LogHistogram {
     /// Records one value.
     pub fn push(&mut self, x: f64) {
         let slot = if !x.is_finite() {
-            &mut self.non_finite
+            &mut self.c.non_finite
         } else if x <= 0.0 {
             &mut self.zeros
         } else if x < self.lo {
-            &mut self.underflow
+            &mut self.c.underflow
         } else if x >= self.hi {
-            &mut self.overflow
+            &mut self.c.overflow
         } else {
             let guess = ((x.ln() - self.lo.ln()) / self.ln_ratio).floor();
-            let i = locate(guess, self.bins.len(), x, |j| self.edge(j));
-            &mut self.bins[i]
+            let i = locate(guess, self.c.bins.len(), x, |j| self.edge(j));
+            &mut self.c.bins[i]
         };
         *slot = slot.saturating_add(1);
     }
@@ -323,32 +318,25 @@ impl LogHistogram {
         if self.lo != other.lo
             || self.hi != other.hi
             || self.rel_width != other.rel_width
-            || self.bins.len() != other.bins.len()
+            || self.c.bins.len() != other.c.bins.len()
         {
             return Err(LayoutMismatch {
                 what: "LogHistogram",
             });
         }
         self.zeros = self.zeros.saturating_add(other.zeros);
-        self.underflow = self.underflow.saturating_add(other.underflow);
-        self.overflow = self.overflow.saturating_add(other.overflow);
-        self.non_finite = self.non_finite.saturating_add(other.non_finite);
-        add_into(&mut self.bins, &other.bins);
+        self.c.add(&other.c);
         Ok(())
     }
 
     /// Number of finite values recorded (those used for quantiles).
     pub fn count(&self) -> u64 {
-        self.bins
-            .iter()
-            .fold(self.zeros, |a, &c| a.saturating_add(c))
-            .saturating_add(self.underflow)
-            .saturating_add(self.overflow)
+        self.c.finite(self.zeros)
     }
 
     /// Number of non-finite values recorded (ignored for quantiles).
     pub fn non_finite(&self) -> u64 {
-        self.non_finite
+        self.c.non_finite
     }
 
     /// Number of values `<= 0`.
@@ -358,17 +346,17 @@ impl LogHistogram {
 
     /// Number of values in `(0, lo)`.
     pub fn underflow(&self) -> u64 {
-        self.underflow
+        self.c.underflow
     }
 
     /// Number of values `>= hi`.
     pub fn overflow(&self) -> u64 {
-        self.overflow
+        self.c.overflow
     }
 
     /// Number of geometric bins (fixed by the layout).
     pub fn num_bins(&self) -> usize {
-        self.bins.len()
+        self.c.bins.len()
     }
 
     /// "Lower" `q`-quantile: the bucket holding the smallest recorded value
@@ -380,14 +368,14 @@ impl LogHistogram {
         if n == 0 || !(0.0..=1.0).contains(&q) {
             return None;
         }
-        let mids = (0..self.bins.len()).map(|i| {
+        let mids = (0..self.c.bins.len()).map(|i| {
             let (a, b) = (self.edge(i), self.edge(i + 1));
-            (self.bins[i], a.sqrt() * b.sqrt())
+            (self.c.bins[i], a.sqrt() * b.sqrt())
         });
-        let buckets = [(self.zeros, 0.0), (self.underflow, self.lo)]
+        let buckets = [(self.zeros, 0.0), (self.c.underflow, self.lo)]
             .into_iter()
             .chain(mids)
-            .chain(std::iter::once((self.overflow, self.hi)));
+            .chain(std::iter::once((self.c.overflow, self.hi)));
         walk(lower_rank(q, n), buckets)
     }
 }
@@ -395,6 +383,39 @@ impl LogHistogram {
 impl Accumulate for LogHistogram {
     fn merge(&mut self, other: &Self) -> Result<(), LayoutMismatch> {
         LogHistogram::merge(self, other)
+    }
+}
+
+/// The counts both histograms share: values below and above the binned range, the bins,
+/// and non-finite values (counted, never used for quantiles). Merging adds them exactly.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct Counts {
+    underflow: u64,
+    bins: Vec<u64>,
+    overflow: u64,
+    non_finite: u64,
+}
+
+impl Counts {
+    fn new(bins: usize) -> Self {
+        Self { underflow: 0, bins: vec![0; bins], overflow: 0, non_finite: 0 }
+    }
+
+    /// Adds `other` (same number of bins: the caller has checked the layout).
+    fn add(&mut self, other: &Counts) {
+        self.underflow = self.underflow.saturating_add(other.underflow);
+        self.overflow = self.overflow.saturating_add(other.overflow);
+        self.non_finite = self.non_finite.saturating_add(other.non_finite);
+        add_into(&mut self.bins, &other.bins);
+    }
+
+    /// Finite values counted, plus `extra` (e.g. a zero bucket).
+    fn finite(&self, extra: u64) -> u64 {
+        self.bins
+            .iter()
+            .fold(extra, |a, &c| a.saturating_add(c))
+            .saturating_add(self.underflow)
+            .saturating_add(self.overflow)
     }
 }
 
@@ -412,10 +433,8 @@ pub struct LinearHistogram {
     lo: f64,
     hi: f64,
     width: f64,
-    underflow: u64,
-    bins: Vec<u64>,
-    overflow: u64,
-    non_finite: u64,
+    #[serde(flatten)]
+    c: Counts,
 }
 
 impl LinearHistogram {
@@ -439,16 +458,13 @@ impl LinearHistogram {
             lo,
             hi,
             width,
-            underflow: 0,
-            bins: vec![0; m as usize],
-            overflow: 0,
-            non_finite: 0,
+            c: Counts::new(m as usize),
         })
     }
 
     /// Lower edge of bin `i`; `edge(num_bins()) == hi`.
     fn edge(&self, i: usize) -> f64 {
-        if i >= self.bins.len() {
+        if i >= self.c.bins.len() {
             self.hi
         } else {
             self.lo + i as f64 * self.width
@@ -458,15 +474,15 @@ impl LinearHistogram {
     /// Records one value.
     pub fn push(&mut self, x: f64) {
         let slot = if !x.is_finite() {
-            &mut self.non_finite
+            &mut self.c.non_finite
         } else if x < self.lo {
-            &mut self.underflow
+            &mut self.c.underflow
         } else if x >= self.hi {
-            &mut self.overflow
+            &mut self.c.overflow
         } else {
             let guess = ((x - self.lo) / self.width).floor();
-            let i = locate(guess, self.bins.len(), x, |j| self.edge(j));
-            &mut self.bins[i]
+            let i = locate(guess, self.c.bins.len(), x, |j| self.edge(j));
+            &mut self.c.bins[i]
         };
         *slot = slot.saturating_add(1);
     }
@@ -479,45 +495,39 @@ impl LinearHistogram {
         if self.lo != other.lo
             || self.hi != other.hi
             || self.width != other.width
-            || self.bins.len() != other.bins.len()
+            || self.c.bins.len() != other.c.bins.len()
         {
             return Err(LayoutMismatch {
                 what: "LinearHistogram",
             });
         }
-        self.underflow = self.underflow.saturating_add(other.underflow);
-        self.overflow = self.overflow.saturating_add(other.overflow);
-        self.non_finite = self.non_finite.saturating_add(other.non_finite);
-        add_into(&mut self.bins, &other.bins);
+        self.c.add(&other.c);
         Ok(())
     }
 
     /// Number of finite values recorded (those used for quantiles).
     pub fn count(&self) -> u64 {
-        self.bins
-            .iter()
-            .fold(self.underflow, |a, &c| a.saturating_add(c))
-            .saturating_add(self.overflow)
+        self.c.finite(0)
     }
 
     /// Number of non-finite values recorded (ignored for quantiles).
     pub fn non_finite(&self) -> u64 {
-        self.non_finite
+        self.c.non_finite
     }
 
     /// Number of values `< lo`.
     pub fn underflow(&self) -> u64 {
-        self.underflow
+        self.c.underflow
     }
 
     /// Number of values `>= hi`.
     pub fn overflow(&self) -> u64 {
-        self.overflow
+        self.c.overflow
     }
 
     /// Number of bins (fixed by the layout).
     pub fn num_bins(&self) -> usize {
-        self.bins.len()
+        self.c.bins.len()
     }
 
     /// "Lower" `q`-quantile (see [`LogHistogram::quantile`]), reported as the
@@ -528,13 +538,13 @@ impl LinearHistogram {
         if n == 0 || !(0.0..=1.0).contains(&q) {
             return None;
         }
-        let mids = (0..self.bins.len()).map(|i| {
+        let mids = (0..self.c.bins.len()).map(|i| {
             let (a, b) = (self.edge(i), self.edge(i + 1));
-            (self.bins[i], a + (b - a) / 2.0)
+            (self.c.bins[i], a + (b - a) / 2.0)
         });
-        let buckets = std::iter::once((self.underflow, self.lo))
+        let buckets = std::iter::once((self.c.underflow, self.lo))
             .chain(mids)
-            .chain(std::iter::once((self.overflow, self.hi)));
+            .chain(std::iter::once((self.c.overflow, self.hi)));
         walk(lower_rank(q, n), buckets)
     }
 }
