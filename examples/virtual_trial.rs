@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example virtual_trial -- [--patients N] [--seed S] [--threads T] [--out DIR]
-//!                                               [--shard K/N]
+//!                                               [--shard K/N] [--trajectories K]
 //! ```
 //!
 //! Defaults: 10,000 patients of the crate's default population, seed 2018, every core. It
@@ -13,6 +13,8 @@
 //! (byte-identical for any thread count) and `DIR/run.json` (threads, seed, wall time,
 //! version). `--shard K/N` runs only shard K of N (ids split into N contiguous ranges); the
 //! shards' summaries merge into the full run's summary (`cartkin::trial::TrialSummary::merge`).
+//! `--trajectories K` (with `--out`) also writes the daily trajectories of the first K
+//! patients to `DIR/trajectories/patient_<id>.csv` (reference trajectory format).
 
 use cartkin::io::PatientCsv;
 use cartkin::population::Population;
@@ -40,6 +42,7 @@ fn run() -> Result<(), String> {
     let mut threads: Option<usize> = None;
     let mut out: Option<PathBuf> = None;
     let mut shard: Option<(u64, u64)> = None;
+    let mut trajectories: u64 = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -59,8 +62,9 @@ fn run() -> Result<(), String> {
                 let (k, m) = v.split_once('/').ok_or("--shard takes K/N, e.g. 0/4")?;
                 shard = Some((k.parse().map_err(|_| "--shard: bad K")?, m.parse().map_err(|_| "--shard: bad N")?));
             }
+            "--trajectories" => trajectories = val()?.parse().map_err(|_| "--trajectories: not a whole number")?,
             "-h" | "--help" => {
-                println!("usage: virtual_trial [--patients N] [--seed S] [--threads T] [--out DIR] [--shard K/N]");
+                println!("usage: virtual_trial [--patients N] [--seed S] [--threads T] [--out DIR] [--shard K/N] [--trajectories K]");
                 return Ok(());
             }
             _ => return Err(format!("unknown argument {a}")),
@@ -74,7 +78,13 @@ fn run() -> Result<(), String> {
     let threads_used = pool.current_num_threads();
 
     let population = Population::default();
-    let trial = Trial::new(population, n, seed);
+    if trajectories > 0 && out.is_none() {
+        return Err("--trajectories needs --out DIR".into());
+    }
+    let trial = Trial::new(population, n, seed).trajectories(trajectories, cartkin::Grid::Daily);
+    if let (Some(dir), true) = (&out, trajectories > 0) {
+        std::fs::create_dir_all(dir.join("trajectories")).map_err(|e| format!("cannot create {}/trajectories: {e}", dir.display()))?;
+    }
     let range = match shard {
         Some((k, m)) => {
             if m == 0 || k >= m {
@@ -107,6 +117,12 @@ fn run() -> Result<(), String> {
             range.clone(),
             &mut |o| {
                 rhs_total += o.stats.rhs_evals;
+                if let (Some(rows), Some(dir), None) = (&o.trajectory, &out, io_error.as_ref()) {
+                    let path = dir.join("trajectories").join(format!("patient_{}.csv", o.id));
+                    if let Err(e) = std::fs::write(&path, cartkin::io::rows_csv(rows, [true; 4])) {
+                        io_error = Some(e);
+                    }
+                }
                 if let (Some(w), None) = (csv.as_mut(), io_error.as_ref()) {
                     if let Err(e) = w.write(o) {
                         io_error = Some(e);
@@ -119,7 +135,7 @@ fn run() -> Result<(), String> {
     let wall = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     if let Some(e) = io_error {
-        return Err(format!("writing patients.csv: {e}"));
+        return Err(format!("writing patients.csv or a trajectory: {e}"));
     }
     let n_run = range.end - range.start;
     let json = summary.to_json();

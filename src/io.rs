@@ -242,18 +242,24 @@ pub fn fmt_f64(v: f64) -> String {
 /// The trajectory CSV (reference format): `t,E,M,X,L_<phenotype>...,B,G,I,I_eff,T,S` with
 /// one `L_` column per phenotype present at t = 0.
 pub fn trajectory_csv(sol: &Solution) -> String {
+    rows_csv(&sol.rows, sol.present)
+}
+
+/// Trajectory rows as CSV in the reference format, with an `L_` column for each phenotype
+/// flagged in `columns` (canonical order).
+pub fn rows_csv(rows: &[crate::Row], columns: [bool; 4]) -> String {
     let mut s = String::from("t,E,M,X");
     for ph in Phenotype::ALL {
-        if sol.present[ph.index()] {
+        if columns[ph.index()] {
             s.push_str(",L_");
             s.push_str(ph.name());
         }
     }
     s.push_str(",B,G,I,I_eff,T,S\n");
-    for r in &sol.rows {
+    for r in rows {
         let _ = write!(s, "{},{},{},{}", fmt_f64(r.t), fmt_f64(r.e), fmt_f64(r.m), fmt_f64(r.x));
         for ph in Phenotype::ALL {
-            if sol.present[ph.index()] {
+            if columns[ph.index()] {
                 let _ = write!(s, ",{}", fmt_f64(r.l[ph.index()]));
             }
         }
@@ -269,18 +275,6 @@ pub fn trajectory_csv(sol: &Solution) -> String {
         );
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fmt_round_trips() {
-        for v in [0.0, 1.0, 1e-30, 4.999950000000003e11, 1.2345678901234567e-5, 3e20, -2.5] {
-            assert_eq!(fmt_f64(v).parse::<f64>().unwrap(), v);
-        }
-    }
 }
 
 /// Streaming writer of the per-patient table `patients.csv`: one row per patient in the
