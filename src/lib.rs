@@ -93,3 +93,8 @@ pub use patient::Patient;
 pub use regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};
 pub use scenario::{AtolScales, Scenario, SolverConfig};
 pub use solve::{simulate, Grid, OutputSpec, Row, Solution};
+
+/// The README's Rust snippets, compiled and run as doctests so that they stay correct.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
