@@ -35,18 +35,7 @@ fn main() -> Res {
         Some(EDGES.to_vec()),
     );
     let strata = arm.strata("f0");
-    let labels: Vec<String> = EDGES
-        .windows(2)
-        .map(|w| {
-            if w[0] == 0.0 {
-                format!("< {:.0}%", 100.0 * w[1])
-            } else if w[1] >= 1.0 {
-                format!(">= {:.0}%", 100.0 * w[0])
-            } else {
-                format!("{:.0}-{:.0}%", 100.0 * w[0], 100.0 * w[1])
-            }
-        })
-        .collect();
+    let labels = plot::burden_labels(&EDGES, "");
 
     println!("Outcomes by marrow blast burden: {} patients of the default population, seed {} ({:.1} s, {} failed)\n",
         args.patients, args.seed, arm.secs, arm.json["n_failed"]);

@@ -56,18 +56,7 @@ fn main() -> Res {
             Some(EDGES.to_vec()),
         ));
     }
-    let labels: Vec<String> = EDGES
-        .windows(2)
-        .map(|w| {
-            if w[0] == 0.0 {
-                format!("blasts < {:.0}%", 100.0 * w[1])
-            } else if w[1] >= 1.0 {
-                format!(">= {:.0}%", 100.0 * w[0])
-            } else {
-                format!("{:.0}-{:.0}%", 100.0 * w[0], 100.0 * w[1])
-            }
-        })
-        .collect();
+    let labels = plot::burden_labels(&EDGES, "blasts ");
 
     println!(
         "Split dosing: {} paired patients per arm, default population, seed {} ({:.1} s)\n",
@@ -87,14 +76,10 @@ fn main() -> Res {
         "Tmax"
     );
     for a in &arms {
-        let g = grade_fractions(&a.json);
         println!(
             "  {:<22} {:<24} {}  {}  {}  {:>6.1}%  {:>9.2e}  {:>5.1}d",
             a.name,
-            g.iter()
-                .map(|f| format!("{:.0}", 100.0 * f))
-                .collect::<Vec<_>>()
-                .join(" / "),
+            plot::grade_percentages(&a.json),
             show(a.rate("crs_severe_rate")),
             show(a.rate("cr_rate")),
             show(a.rate("mrd_neg_rate")),

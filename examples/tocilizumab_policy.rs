@@ -73,14 +73,10 @@ fn main() -> Res {
         "peak IL-6"
     );
     for a in &arms {
-        let g = grade_fractions(&a.json);
         println!(
             "  {:<21} {:<27} {}  {}  {}  {}  {:>6.1}%  {:>10.0}",
             a.name,
-            g.iter()
-                .map(|f| format!("{:.0}", 100.0 * f))
-                .collect::<Vec<_>>()
-                .join(" / "),
+            plot::grade_percentages(&a.json),
             show(a.rate("crs_severe_rate")),
             show(a.rate("cr_rate")),
             show(a.rate("mrd_neg_rate")),

@@ -160,6 +160,28 @@ pub fn show(r: Option<RateCi>) -> String {
 }
 
 /// CRS grade fractions of a summary or stratum JSON (from `crs_grade_counts`).
+/// The CRS grade distribution of a summary as "g0 / g1 / g2 / g3 / g4" whole percentages.
+pub fn grade_percentages(v: &Value) -> String {
+    grade_fractions(v).iter().map(|f| format!("{:.0}", 100.0 * f)).collect::<Vec<_>>().join(" / ")
+}
+
+/// Labels of marrow-burden strata with these edges (fractions): "<first>< 5%", "5-25%", ...,
+/// ">= 75%".
+pub fn burden_labels(edges: &[f64], first: &str) -> Vec<String> {
+    edges
+        .windows(2)
+        .map(|w| {
+            if w[0] == 0.0 {
+                format!("{first}< {:.0}%", 100.0 * w[1])
+            } else if w[1] >= 1.0 {
+                format!(">= {:.0}%", 100.0 * w[0])
+            } else {
+                format!("{:.0}-{:.0}%", 100.0 * w[0], 100.0 * w[1])
+            }
+        })
+        .collect()
+}
+
 pub fn grade_fractions(v: &Value) -> [f64; 5] {
     let mut out = [0.0; 5];
     if let Some(c) = v.get("crs_grade_counts").and_then(|c| c.as_array()) {
