@@ -11,7 +11,7 @@
 use crate::endpoints::{Endpoints, Event, EventKind, ExtinctionDays};
 use crate::error::{Error, InputError, SolveError, SolveFailure};
 use crate::locate::{first_upward, local_maxima, Probe, SAMPLES};
-use crate::model::{efficacy, idx, AntigenSet, Params, Phenotype, RefRhs, Switches, NSTATE};
+use crate::model::{idx, Params, Phenotype, RefRhs, NSTATE};
 use crate::ode::{Dopri5, OdeSystem, Stats, Stepper, Tolerance};
 use crate::regimen::{SteroidPolicy, TociPolicy};
 use crate::scenario::{Scenario, SolverConfig};
@@ -239,15 +239,10 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(sc: &'a Scenario, cfg: &SolverConfig, grid: &'a [f64], event_rows: bool) -> Self {
         let p = sc.params();
-        let targets = sc.product().targets();
-        let mut e = [0.0; 4];
-        for ph in Phenotype::ALL {
-            e[ph.index()] = efficacy(targets, ph.antigens(), p.w_cd19, p.w_cd22);
-        }
-        let e_b = efficacy(targets, AntigenSet::BOTH, p.w_cd19, p.w_cd22);
+        let rhs = RefRhs::at_start(sc);
+        let present = rhs.sw.active;
         let pat = sc.patient();
         let blasts = pat.blasts();
-        let present = [blasts[0] > 0.0, blasts[1] > 0.0, blasts[2] > 0.0, blasts[3] > 0.0];
         let mut y = State::zeros();
         let [e0, m0, x0] = pat.car_t();
         let [g0, i0] = pat.cytokines();
@@ -260,7 +255,6 @@ impl<'a> Run<'a> {
         y[idx::B] = pat.b0();
         y[idx::G] = g0;
         y[idx::I] = i0;
-        let sw = Switches { toci: false, steroid: false, active: present, auc: true };
         let a = cfg.atol();
         let sc_ = cfg.atol_scales();
         let mut atol = State::zeros();
@@ -282,7 +276,7 @@ impl<'a> Run<'a> {
         Run {
             p,
             sc,
-            rhs: RefRhs { p, e, e_b, lymphodepletion: sc.regimen().lymphodepletion(), sw },
+            rhs,
             tol,
             st: Dopri5::with_method(cfg.method_used()),
             y,
@@ -796,15 +790,7 @@ impl<'a> Run<'a> {
 /// Evaluate the reference model's right-hand side once (for benchmarks and checks): the
 /// nominal switches of day 0 (no tocilizumab, no steroids, every present phenotype active).
 pub fn rhs_once(sc: &Scenario, t: f64, y: &[f64; NSTATE], dy: &mut [f64; NSTATE]) {
-    let p = sc.params();
-    let targets = sc.product().targets();
-    let mut e = [0.0; 4];
-    for ph in Phenotype::ALL {
-        e[ph.index()] = efficacy(targets, ph.antigens(), p.w_cd19, p.w_cd22);
-    }
-    let b = sc.patient().blasts();
-    let sw = Switches { toci: false, steroid: false, active: [b[0] > 0.0, b[1] > 0.0, b[2] > 0.0, b[3] > 0.0], auc: true };
-    let rhs = RefRhs { p, e, e_b: efficacy(targets, AntigenSet::BOTH, p.w_cd19, p.w_cd22), lymphodepletion: sc.regimen().lymphodepletion(), sw };
+    let rhs = RefRhs::at_start(sc);
     let ys = State::from(*y);
     let mut d = State::zeros();
     rhs.rhs(t, &ys, &mut d);

@@ -67,7 +67,26 @@ pub(crate) struct RefRhs<'a> {
     pub sw: Switches,
 }
 
-impl RefRhs<'_> {
+impl<'a> RefRhs<'a> {
+    /// The right-hand side of `sc` with the switches of day 0: no tocilizumab, no steroids,
+    /// every phenotype present at t = 0 active, the AUC accumulating.
+    pub fn at_start(sc: &'a crate::Scenario) -> Self {
+        let p = sc.params();
+        let targets = sc.product().targets();
+        let mut e = [0.0; 4];
+        for ph in Phenotype::ALL {
+            e[ph.index()] = efficacy(targets, ph.antigens(), p.w_cd19, p.w_cd22);
+        }
+        let b = sc.patient().blasts();
+        Self {
+            p,
+            e,
+            e_b: efficacy(targets, AntigenSet::BOTH, p.w_cd19, p.w_cd22),
+            lymphodepletion: sc.regimen().lymphodepletion(),
+            sw: Switches { toci: false, steroid: false, active: [b[0] > 0.0, b[1] > 0.0, b[2] > 0.0, b[3] > 0.0], auc: true },
+        }
+    }
+
     /// The IL-6 signal `I_eff = I (1 - eps_T T)`.
     #[inline]
     pub fn i_eff(&self, y: &SVector<f64, NSTATE>) -> f64 {
