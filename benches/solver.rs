@@ -10,7 +10,7 @@ use cartkin::ode::OdeSystem;
 use cartkin::population::Population;
 use cartkin::solve::{rhs_once, run};
 use cartkin::trial::Trial;
-use cartkin::{MinimalInit, MinimalParams, MinimalSolver, Method, Scenario, SolverConfig};
+use cartkin::{Method, MinimalInit, MinimalParams, MinimalSolver, Scenario, SolverConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nalgebra::SVector;
 use std::hint::black_box;
@@ -57,7 +57,9 @@ fn one_patient(c: &mut Criterion) {
     let sc = Scenario::nominal();
     for m in [Method::Dopri5Exp, Method::Dopri5] {
         let cfg = SolverConfig::default().method(m);
-        g.bench_function(format!("reference_{m:?}").to_lowercase(), |b| b.iter(|| black_box(run(&sc, &cfg, &[], false, 0).is_ok())));
+        g.bench_function(format!("reference_{m:?}").to_lowercase(), |b| {
+            b.iter(|| black_box(run(&sc, &cfg, &[], false, 0).is_ok()))
+        });
     }
     g.finish();
 }

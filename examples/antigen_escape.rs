@@ -38,15 +38,7 @@ fn main() -> Res {
     ];
     let arms: Vec<Arm> = products
         .iter()
-        .map(|(name, p, _)| {
-            run_arm(
-                name,
-                base.clone().with_product(*p),
-                args.patients,
-                args.seed,
-                None,
-            )
-        })
+        .map(|(name, p, _)| run_arm(name, base.clone().with_product(*p), args.patients, args.seed, None))
         .collect();
 
     println!(
@@ -57,13 +49,7 @@ fn main() -> Res {
     );
     println!(
         "  {:<15} {:>19}  {:>19}  {:>19}  {:>19}  {:>19}  {:>7}",
-        "product",
-        "CR day 28",
-        "MRD-neg day 28",
-        "relapse after CR",
-        "CD19-neg relapses",
-        "cured",
-        "EFS 12m"
+        "product", "CR day 28", "MRD-neg day 28", "relapse after CR", "CD19-neg relapses", "cured", "EFS 12m"
     );
     for a in &arms {
         println!(
@@ -81,19 +67,10 @@ fn main() -> Res {
             println!("  {:<15} ({f} failed solves)", "");
         }
     }
-    let cd19neg_relapses = |a: &Arm| {
-        a.outcomes
-            .iter()
-            .flatten()
-            .filter(|e| e.cd19_negative())
-            .count()
-    };
+    let cd19neg_relapses = |a: &Arm| a.outcomes.iter().flatten().filter(|e| e.cd19_negative()).count();
     println!(
         "\n  CD19-negative relapses (patients): {}",
-        arms.iter()
-            .map(|a| format!("{} {}", a.name, cd19neg_relapses(a)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        arms.iter().map(|a| format!("{} {}", a.name, cd19neg_relapses(a))).collect::<Vec<_>>().join(", ")
     );
     println!("Paired comparison with the CD19 product (discordant patients):");
     for a in &arms[1..] {
@@ -103,30 +80,17 @@ fn main() -> Res {
             a.name, a.name, a.name);
     }
     let cr = |a: &Arm| a.rate("cr_rate").map_or(f64::NAN, |r| r.p);
-    assert!(
-        cr(&arms[2]) >= cr(&arms[0]),
-        "the dual product must give at least as many remissions as CD19 alone"
-    );
+    assert!(cr(&arms[2]) >= cr(&arms[0]), "the dual product must give at least as many remissions as CD19 alone");
 
     // ---------------------------------------------------------------- figure
     let root = SVGBackend::new(&args.svg, (1600, 720)).into_drawing_area();
     root.fill(&WHITE)?;
     let (l, r) = root.split_horizontally(760);
-    let cats: Vec<String> = [
-        "CR at day 28",
-        "MRD-neg. at day 28",
-        "CD19-neg. share\nof relapses",
-        "cured",
-    ]
-    .iter()
-    .map(|s| s.replace('\n', " "))
-    .collect();
-    let keys = [
-        "cr_rate",
-        "mrd_neg_rate",
-        "cd19neg_relapse_share",
-        "cured_rate",
-    ];
+    let cats: Vec<String> = ["CR at day 28", "MRD-neg. at day 28", "CD19-neg. share\nof relapses", "cured"]
+        .iter()
+        .map(|s| s.replace('\n', " "))
+        .collect();
+    let keys = ["cr_rate", "mrd_neg_rate", "cd19neg_relapse_share", "cured_rate"];
     let series: Vec<BarSeries> = arms
         .iter()
         .zip(&products)
@@ -146,10 +110,7 @@ fn main() -> Res {
     )?;
 
     let mut chart = ChartBuilder::on(&r)
-        .caption(
-            "Event-free survival (Kaplan-Meier), same patients",
-            font(22),
-        )
+        .caption("Event-free survival (Kaplan-Meier), same patients", font(22))
         .margin(12)
         .margin_right(24)
         .x_label_area_size(60)
@@ -172,11 +133,7 @@ fn main() -> Res {
         let pts = a.efs_points();
         chart
             .draw_series(LineSeries::new(km_steps(&pts), c.stroke_width(3)))?
-            .label(format!(
-                "{} ({:.0}% at 1 year)",
-                a.name,
-                100.0 * a.efs12().unwrap_or(f64::NAN)
-            ))
+            .label(format!("{} ({:.0}% at 1 year)", a.name, 100.0 * a.efs12().unwrap_or(f64::NAN)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(3)));
     }
     chart

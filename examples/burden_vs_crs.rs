@@ -27,18 +27,14 @@ fn main() -> Res {
     let Some(args) = parse_args("burden_vs_crs", 4000, 2025)? else {
         return Ok(());
     };
-    let arm = run_arm(
-        "default",
-        Population::default(),
-        args.patients,
-        args.seed,
-        Some(EDGES.to_vec()),
-    );
+    let arm = run_arm("default", Population::default(), args.patients, args.seed, Some(EDGES.to_vec()));
     let strata = arm.strata("f0");
     let labels = plot::burden_labels(&EDGES, "");
 
-    println!("Outcomes by marrow blast burden: {} patients of the default population, seed {} ({:.1} s, {} failed)\n",
-        args.patients, args.seed, arm.secs, arm.json["n_failed"]);
+    println!(
+        "Outcomes by marrow blast burden: {} patients of the default population, seed {} ({:.1} s, {} failed)\n",
+        args.patients, args.seed, arm.secs, arm.json["n_failed"]
+    );
     println!(
         "  {:<8} {:>5}  {:>19}  {:>19}  {:>19}  {:>7}   CRS grade 0 / 1 / 2 / 3 / 4",
         "blasts", "n", "CR day 28", "MRD-neg day 28", "CRS grade 3-4", "EFS 12m"
@@ -47,9 +43,7 @@ fn main() -> Res {
     for (s, label) in strata.iter().zip(&labels) {
         let g = grade_fractions(s);
         fractions.push(g);
-        let efs = s["efs_365"]
-            .as_f64()
-            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let efs = s["efs_365"].as_f64().map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
         println!(
             "  {:<8} {:>5}  {}  {}  {}  {:>7}   {}",
             label,
@@ -58,10 +52,7 @@ fn main() -> Res {
             show(rate(s, "mrd_neg_rate")),
             show(rate(s, "crs_severe_rate")),
             efs,
-            g.iter()
-                .map(|f| format!("{:.0}%", 100.0 * f))
-                .collect::<Vec<_>>()
-                .join(" / ")
+            g.iter().map(|f| format!("{:.0}%", 100.0 * f)).collect::<Vec<_>>().join(" / ")
         );
     }
     println!(
@@ -76,15 +67,8 @@ fn main() -> Res {
 
     // headline: severe CRS rises with burden (lowest vs highest stratum with patients)
     let severe: Vec<Option<RateCi>> = strata.iter().map(|s| rate(s, "crs_severe_rate")).collect();
-    let present: Vec<(usize, RateCi)> = severe
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|r| (i, r)))
-        .collect();
-    let (first, last) = (
-        present.first().expect("patients"),
-        present.last().expect("patients"),
-    );
+    let present: Vec<(usize, RateCi)> = severe.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).collect();
+    let (first, last) = (present.first().expect("patients"), present.last().expect("patients"));
     println!(
         "\nSevere CRS: {:.1}% with blasts {} vs {:.1}% with blasts {}.",
         100.0 * first.1.p,
@@ -92,28 +76,17 @@ fn main() -> Res {
         100.0 * last.1.p,
         labels[last.0]
     );
-    assert!(
-        last.1.p > first.1.p,
-        "severe CRS must be more frequent at the highest burden"
-    );
+    assert!(last.1.p > first.1.p, "severe CRS must be more frequent at the highest burden");
 
     // ---------------------------------------------------------------- figure (non-empty strata)
-    let keep: Vec<usize> = (0..strata.len())
-        .filter(|&i| strata[i]["n"].as_u64().unwrap_or(0) > 0)
-        .collect();
+    let keep: Vec<usize> = (0..strata.len()).filter(|&i| strata[i]["n"].as_u64().unwrap_or(0) > 0).collect();
     let labels: Vec<String> = keep.iter().map(|&i| labels[i].clone()).collect();
     let fractions: Vec<[f64; 5]> = keep.iter().map(|&i| fractions[i]).collect();
     let strata: Vec<serde_json::Value> = keep.iter().map(|&i| strata[i].clone()).collect();
     let root = SVGBackend::new(&args.svg, (1600, 720)).into_drawing_area();
     root.fill(&WHITE)?;
     let (l, r) = root.split_horizontally(800);
-    crs_grade_bars(
-        &l,
-        "CRS grade by marrow blast burden",
-        &labels,
-        &fractions,
-        "marrow blasts at infusion",
-    )?;
+    crs_grade_bars(&l, "CRS grade by marrow blast burden", &labels, &fractions, "marrow blasts at infusion")?;
     let series = vec![
         BarSeries {
             name: "complete remission at day 28".into(),

@@ -83,7 +83,9 @@ fn run() -> Result<(), String> {
     let mut grid: Vec<(String, Vec<f64>)> = Vec::new();
     let mut args = std::env::args().skip(1);
     let kv = |s: &str| -> Result<(String, String), String> {
-        s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected KNOB=VALUE, got {s}"))
+        s.split_once('=')
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .ok_or_else(|| format!("expected KNOB=VALUE, got {s}"))
     };
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -173,7 +175,12 @@ fn run() -> Result<(), String> {
         let v = json[k].as_f64().unwrap_or(f64::NAN);
         println!("  {k:<24} {:>14} {:>10.4}  {src}", format!("{lo}-{hi}"), v);
     }
-    println!("  {:<24} {:>14} {:>10.4}  all responders MRD-negative, Maude 2018", "mrd_neg_rate / cr_rate", ">= 0.95", mrd_ratio(&json));
+    println!(
+        "  {:<24} {:>14} {:>10.4}  all responders MRD-negative, Maude 2018",
+        "mrd_neg_rate / cr_rate",
+        ">= 0.95",
+        mrd_ratio(&json)
+    );
     kinetics(pop, seed);
     Ok(())
 }
@@ -240,4 +247,3 @@ fn median(v: &mut [f64]) -> f64 {
         v[v.len() / 2]
     }
 }
-

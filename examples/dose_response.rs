@@ -36,13 +36,7 @@ fn main() -> Res {
     let mut arms = Vec::new();
     for &d in &DOSES {
         let pop = base.clone().with_dose(Dose::Flat(d))?;
-        arms.push(run_arm(
-            &format!("{d:.1e}"),
-            pop,
-            args.patients,
-            args.seed,
-            None,
-        ));
+        arms.push(run_arm(&format!("{d:.1e}"), pop, args.patients, args.seed, None));
     }
 
     println!(
@@ -85,20 +79,14 @@ fn main() -> Res {
         100.0 * hi,
         DOSES[DOSES.len() - 1]
     );
-    assert!(
-        hi > lo,
-        "the CR rate must rise with dose ({lo} at the lowest dose, {hi} at the highest)"
-    );
+    assert!(hi > lo, "the CR rate must rise with dose ({lo} at the lowest dose, {hi} at the highest)");
 
     // ---------------------------------------------------------------- figure
     let root = SVGBackend::new(&args.svg, (1200, 760)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!(
-                "Dose response in the default virtual population ({} patients per dose)",
-                args.patients
-            ),
+            format!("Dose response in the default virtual population ({} patients per dose)", args.patients),
             font(24),
         )
         .margin(16)
@@ -107,16 +95,11 @@ fn main() -> Res {
         .y_label_area_size(80)
         .build_cartesian_2d((3.5e6..7e8).log_scale(), 0.0..1.0)?;
     // label range (> 50 kg: 0.1-2.5e8 cells)
-    chart.draw_series(std::iter::once(Rectangle::new(
-        [(1e7, 0.0), (2.5e8, 1.0)],
-        RGBColor(235, 235, 235).filled(),
-    )))?;
+    chart.draw_series(std::iter::once(Rectangle::new([(1e7, 0.0), (2.5e8, 1.0)], RGBColor(235, 235, 235).filled())))?;
     chart.draw_series(std::iter::once(Text::new(
         "label range above 50 kg (0.1-2.5e8 cells)",
         (5e7, 0.985),
-        font(15)
-            .color(&OI_GREY)
-            .pos(Pos::new(HPos::Center, VPos::Top)),
+        font(15).color(&OI_GREY).pos(Pos::new(HPos::Center, VPos::Top)),
     )))?;
     chart
         .configure_mesh()
@@ -134,55 +117,26 @@ fn main() -> Res {
     // x tick labels at the simulated doses
     for &d in &DOSES {
         let (px, py) = chart.backend_coord(&(d, 0.0));
-        root.draw(&PathElement::new(
-            vec![(px, py), (px, py + 6)],
-            BLACK.stroke_width(1),
-        ))?;
-        root.draw(&Text::new(
-            fmt_log(&d),
-            (px, py + 10),
-            font(16).pos(Pos::new(HPos::Center, VPos::Top)),
-        ))?;
+        root.draw(&PathElement::new(vec![(px, py), (px, py + 6)], BLACK.stroke_width(1)))?;
+        root.draw(&Text::new(fmt_log(&d), (px, py + 10), font(16).pos(Pos::new(HPos::Center, VPos::Top))))?;
     }
     let endpoints = [
         ("complete remission at day 28", "cr_rate", OI_BLUE),
-        (
-            "MRD-negative at day 28 (flow, < 0.01%)",
-            "mrd_neg_rate",
-            OI_GREEN,
-        ),
+        ("MRD-negative at day 28 (flow, < 0.01%)", "mrd_neg_rate", OI_GREEN),
         ("severe CRS (grade 3-4)", "crs_severe_rate", OI_VERMILLION),
     ];
     for (label, key, color) in endpoints {
-        let pts: Vec<(f64, RateCi)> = DOSES
-            .iter()
-            .zip(&arms)
-            .filter_map(|(&d, a)| a.rate(key).map(|r| (d, r)))
-            .collect();
+        let pts: Vec<(f64, RateCi)> =
+            DOSES.iter().zip(&arms).filter_map(|(&d, a)| a.rate(key).map(|r| (d, r))).collect();
         chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|(d, r)| (*d, r.p)),
-                color.stroke_width(3),
-            ))?
+            .draw_series(LineSeries::new(pts.iter().map(|(d, r)| (*d, r.p)), color.stroke_width(3)))?
             .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 26, y)], color.stroke_width(3))
-            });
-        chart.draw_series(
-            pts.iter()
-                .map(|(d, r)| Circle::new((*d, r.p), 5, color.filled())),
-        )?;
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 26, y)], color.stroke_width(3)));
+        chart.draw_series(pts.iter().map(|(d, r)| Circle::new((*d, r.p), 5, color.filled())))?;
         for (d, r) in &pts {
             let (a, b) = (d / 1.06, d * 1.06);
-            for seg in [
-                vec![(*d, r.lo), (*d, r.hi)],
-                vec![(a, r.lo), (b, r.lo)],
-                vec![(a, r.hi), (b, r.hi)],
-            ] {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    seg,
-                    color.stroke_width(2),
-                )))?;
+            for seg in [vec![(*d, r.lo), (*d, r.hi)], vec![(a, r.lo), (b, r.lo)], vec![(a, r.hi), (b, r.hi)]] {
+                chart.draw_series(std::iter::once(PathElement::new(seg, color.stroke_width(2))))?;
             }
         }
     }
@@ -196,9 +150,7 @@ fn main() -> Res {
     root.draw(&Text::new(
         "points: rate per dose; bars: 95% Wilson interval",
         (1180, 740),
-        font(14)
-            .color(&OI_GREY)
-            .pos(Pos::new(HPos::Right, VPos::Bottom)),
+        font(14).color(&OI_GREY).pos(Pos::new(HPos::Right, VPos::Bottom)),
     ))?;
     root.present()?;
     println!("wrote {}", args.svg.display());

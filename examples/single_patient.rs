@@ -35,10 +35,7 @@ fn main() -> Res {
     // Output every 0.1 day in the first 6 weeks, daily after; plus a row at every event.
     let mut times: Vec<f64> = (0..=420).map(|k| k as f64 * 0.1).collect();
     times.extend((43..=horizon as usize).map(|k| k as f64));
-    let out = OutputSpec {
-        grid: Grid::Times(times),
-        event_rows: true,
-    };
+    let out = OutputSpec { grid: Grid::Times(times), event_rows: true };
     let sol = simulate(&sc, &SolverConfig::default(), &out)?;
     let e = &sol.endpoints;
     let mut rows = sol.rows.clone();
@@ -46,7 +43,11 @@ fn main() -> Res {
 
     // ---------------------------------------------------------------- printed report
     let f0 = sc.patient().f0(p.h);
-    println!("Nominal patient S1: marrow blasts {:.0}%, {:.1e} CD19 CAR-T cells on day 0, lymphodepletion,", 100.0 * f0, sc.regimen().total_cells());
+    println!(
+        "Nominal patient S1: marrow blasts {:.0}%, {:.1e} CD19 CAR-T cells on day 0, lymphodepletion,",
+        100.0 * f0,
+        sc.regimen().total_cells()
+    );
     println!(
         "reactive tocilizumab (IL-6 signal >= {:.0} pg/mL) and steroids (>= {:.0} pg/mL)\n",
         p.theta_toci, p.theta_ster
@@ -67,10 +68,7 @@ fn main() -> Res {
             }
             EventKind::TociEnd => "tocilizumab effect ends".into(),
             EventKind::SteroidStart => {
-                format!(
-                    "steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course",
-                    p.theta_ster, p.tau_s
-                )
+                format!("steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course", p.theta_ster, p.tau_s)
             }
             EventKind::SteroidEnd => "steroid course ends".into(),
             EventKind::Extinction { phenotype } => {
@@ -86,63 +84,36 @@ fn main() -> Res {
     let line = |k: &str, v: String| println!("  {k:<42} {v}");
     line(
         "complete remission at day 28 (blasts < 5%)",
-        format!(
-            "{} (marrow blasts {:.4}%)",
-            yes(e.cr_day28),
-            100.0 * e.f_day28
-        ),
+        format!("{} (marrow blasts {:.4}%)", yes(e.cr_day28), 100.0 * e.f_day28),
     );
-    line(
-        "MRD-negative at day 28 (flow, < 0.01%)",
-        yes(e.mrd_neg_day28).into(),
-    );
+    line("MRD-negative at day 28 (flow, < 0.01%)", yes(e.mrd_neg_day28).into());
     line(
         "CRS grade (IL-6 signal peak)",
-        format!(
-            "{} (peak {:.0} pg/mL on day {:.1})",
-            e.crs_grade, e.peak_signal, e.t_peak_signal
-        ),
+        format!("{} (peak {:.0} pg/mL on day {:.1})", e.crs_grade, e.peak_signal, e.t_peak_signal),
     );
     line("CRS onset (signal >= 50 pg/mL)", day(e.crs_onset_day));
-    line(
-        "serum IL-6 peak",
-        format!("{:.0} pg/mL on day {:.1}", e.peak_il6, e.t_peak_il6),
-    );
+    line("serum IL-6 peak", format!("{:.0} pg/mL on day {:.1}", e.peak_il6, e.t_peak_il6));
     line(
         "tocilizumab",
         if e.toci_days.is_empty() {
             "none".into()
         } else {
-            e.toci_days
-                .iter()
-                .map(|d| format!("day {d:.1}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            e.toci_days.iter().map(|d| format!("day {d:.1}")).collect::<Vec<_>>().join(", ")
         },
     );
     line("steroids", day(e.steroid_day));
     line(
         "CAR-T peak (Cmax)",
-        format!(
-            "{:.2e} cells ({:.0} copies/ug DNA) on day {:.1}",
-            e.cmax, e.cmax_copies, e.tmax
-        ),
+        format!("{:.2e} cells ({:.0} copies/ug DNA) on day {:.1}", e.cmax, e.cmax_copies, e.tmax),
     );
-    line(
-        "CAR-T exposure, AUC day 0-28",
-        format!("{:.2e} cells x day", e.auc28),
-    );
+    line("CAR-T exposure, AUC day 0-28", format!("{:.2e} cells x day", e.auc28));
     line(
         "relapse",
         match (e.relapse_day, e.relapse_phenotype) {
             (Some(d), Some(ph)) => format!(
                 "day {d:.0}, {} ({})",
                 ph.name(),
-                if ph.is_cd19_negative() {
-                    "CD19-negative escape"
-                } else {
-                    "CD19-positive"
-                }
+                if ph.is_cd19_negative() { "CD19-negative escape" } else { "CD19-positive" }
             ),
             _ => "none by day 365".into(),
         },
@@ -151,17 +122,10 @@ fn main() -> Res {
     line("B-cell recovery (>= 1e8 cells)", day(e.b_recovery_day));
     line(
         "event-free survival",
-        if e.efs_censored {
-            "no event by day 365".into()
-        } else {
-            format!("event on day {:.0}", e.efs_event_day)
-        },
+        if e.efs_censored { "no event by day 365".into() } else { format!("event on day {:.0}", e.efs_event_day) },
     );
 
-    assert!(
-        e.cr_day28,
-        "the nominal patient must be in complete remission at day 28"
-    );
+    assert!(e.cr_day28, "the nominal patient must be in complete remission at day 28");
 
     // ---------------------------------------------------------------- figure
     let root = SVGBackend::new(&args.svg, (1500, 1560)).into_drawing_area();
@@ -196,21 +160,13 @@ fn main() -> Res {
         marks.push((d, OI_SKY));
     }
 
-    let present: Vec<Phenotype> = Phenotype::ALL
-        .iter()
-        .copied()
-        .filter(|ph| sol.present[ph.index()])
-        .collect();
+    let present: Vec<Phenotype> = Phenotype::ALL.iter().copied().filter(|ph| sol.present[ph.index()]).collect();
     let cr_cells = p.h * 0.05 / 0.95;
     let mrd_cells = p.h * p.mrd_threshold / (1.0 - p.mrd_threshold);
     let thetas = p.crs_thresholds();
 
     for (col, t_max) in [(0usize, 42.0), (1usize, horizon)] {
-        let when = if col == 0 {
-            "first 6 weeks"
-        } else {
-            "first year"
-        };
+        let when = if col == 0 { "first 6 weeks" } else { "first year" };
         let rs: Vec<&Row> = rows.iter().filter(|r| r.t <= t_max + 1e-9).collect();
         // 1. CAR-T
         let series: Vec<Curve<'_>> = vec![
@@ -275,20 +231,11 @@ fn main() -> Res {
         )?;
         // 4. IL-6
         let series: Vec<Curve<'_>> = vec![
-            (
-                "IL-6 signal (CRS driver)",
-                OI_VERMILLION,
-                3,
-                Box::new(|r: &Row| r.i_eff),
-            ),
+            ("IL-6 signal (CRS driver)", OI_VERMILLION, 3, Box::new(|r: &Row| r.i_eff)),
             ("serum IL-6", OI_BLACK, 2, Box::new(|r: &Row| r.i)),
         ];
-        let guides = [
-            (thetas[0], "CRS grade 1"),
-            (thetas[1], "grade 2"),
-            (thetas[2], "grade 3"),
-            (thetas[3], "grade 4"),
-        ];
+        let guides =
+            [(thetas[0], "CRS grade 1"), (thetas[1], "grade 2"), (thetas[2], "grade 3"), (thetas[3], "grade 4")];
         panel(
             &panels[6 + col],
             &format!("IL-6, {when}"),
@@ -380,34 +327,22 @@ fn panel(
             if let Some(s) = start {
                 spans.push((s, t_max));
             }
-            chart.draw_series(spans.iter().map(|&(a, b)| {
-                Rectangle::new([(a, y.0), (b.min(t_max), y.1)], color.mix(0.6).filled())
-            }))?;
+            chart.draw_series(
+                spans.iter().map(|&(a, b)| Rectangle::new([(a, y.0), (b.min(t_max), y.1)], color.mix(0.6).filled())),
+            )?;
         }
     }
     for &(level, label) in guides {
-        chart.draw_series(DashedLineSeries::new(
-            vec![(0.0, level), (t_max, level)],
-            6,
-            5,
-            OI_GREY.stroke_width(1),
-        ))?;
+        chart.draw_series(DashedLineSeries::new(vec![(0.0, level), (t_max, level)], 6, 5, OI_GREY.stroke_width(1)))?;
         chart.draw_series(std::iter::once(Text::new(
             label.to_string(),
             (t_max * 0.995, level * 1.25),
-            font(13)
-                .color(&OI_GREY.mix(1.0))
-                .pos(Pos::new(HPos::Right, VPos::Bottom)),
+            font(13).color(&OI_GREY.mix(1.0)).pos(Pos::new(HPos::Right, VPos::Bottom)),
         )))?;
     }
     for &(t, c) in marks {
         if t <= t_max {
-            chart.draw_series(DashedLineSeries::new(
-                vec![(t, y.0), (t, y.1)],
-                7,
-                4,
-                c.stroke_width(2),
-            ))?;
+            chart.draw_series(DashedLineSeries::new(vec![(t, y.0), (t, y.1)], 7, 4, c.stroke_width(2)))?;
         }
     }
     for (name, color, width, f) in curves {
@@ -426,9 +361,7 @@ fn panel(
         for run in runs.into_iter().filter(|r| !r.is_empty()) {
             let s = chart.draw_series(LineSeries::new(run, color.stroke_width(*width)))?;
             if first && legend.is_some() {
-                s.label(*name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
+                s.label(*name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
             }
             first = false;
         }

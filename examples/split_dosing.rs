@@ -36,25 +36,12 @@ fn main() -> Res {
     type Schedule = (&'static str, Vec<(f64, f64)>, RGBColor);
     let schedules: [Schedule; 2] = [
         ("single, day 0", vec![(0.0, 1.0)], OI_BLUE),
-        (
-            "10/30/60%, days 0/1/2",
-            vec![(0.0, 0.1), (1.0, 0.3), (2.0, 0.6)],
-            OI_ORANGE,
-        ),
+        ("10/30/60%, days 0/1/2", vec![(0.0, 0.1), (1.0, 0.3), (2.0, 0.6)], OI_ORANGE),
     ];
     let mut arms = Vec::new();
     for (name, schedule, _) in &schedules {
-        let template = RegimenTemplate {
-            schedule: schedule.clone(),
-            ..base.regimen().clone()
-        };
-        arms.push(run_arm(
-            name,
-            base.clone().with_regimen(template)?,
-            args.patients,
-            args.seed,
-            Some(EDGES.to_vec()),
-        ));
+        let template = RegimenTemplate { schedule: schedule.clone(), ..base.regimen().clone() };
+        arms.push(run_arm(name, base.clone().with_regimen(template)?, args.patients, args.seed, Some(EDGES.to_vec())));
     }
     let labels = plot::burden_labels(&EDGES, "blasts ");
 
@@ -111,12 +98,11 @@ fn main() -> Res {
     }
     let (x, y) = discordant(&arms[1], &arms[0], |e| e.crs_grade >= 3);
     let (u, v) = discordant(&arms[1], &arms[0], |e| e.cr_day28);
-    println!("\nPaired: severe CRS only when split {x}, only when single {y}; CR only when split {u}, only when single {v}.");
-    let tmax = |a: &Arm| a.json["tmax_median"].as_f64().unwrap_or(f64::NAN);
-    assert!(
-        tmax(&arms[1]) >= tmax(&arms[0]),
-        "splitting the dose must not bring the CAR-T peak earlier"
+    println!(
+        "\nPaired: severe CRS only when split {x}, only when single {y}; CR only when split {u}, only when single {v}."
     );
+    let tmax = |a: &Arm| a.json["tmax_median"].as_f64().unwrap_or(f64::NAN);
+    assert!(tmax(&arms[1]) >= tmax(&arms[0]), "splitting the dose must not bring the CAR-T peak earlier");
 
     // ---------------------------------------------------------------- figure
     let root = SVGBackend::new(&args.svg, (1800, 720)).into_drawing_area();
@@ -124,19 +110,9 @@ fn main() -> Res {
     let parts = root.split_evenly((1, 3));
     let names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
     let fractions: Vec<[f64; 5]> = arms.iter().map(|a| grade_fractions(&a.json)).collect();
-    crs_grade_bars(
-        &parts[0],
-        "CRS grade, all patients",
-        &names,
-        &fractions,
-        "dose schedule (same total dose)",
-    )?;
+    crs_grade_bars(&parts[0], "CRS grade, all patients", &names, &fractions, "dose schedule (same total dose)")?;
     for (area, key, title) in [
-        (
-            &parts[1],
-            "crs_severe_rate",
-            "Severe CRS (grade 3-4) by burden",
-        ),
+        (&parts[1], "crs_severe_rate", "Severe CRS (grade 3-4) by burden"),
         (&parts[2], "cr_rate", "CR at day 28 by burden"),
     ] {
         let series: Vec<BarSeries> = arms
@@ -148,14 +124,7 @@ fn main() -> Res {
                 rates: a.strata("f0").iter().map(|s| rate(s, key)).collect(),
             })
             .collect();
-        rate_bars(
-            area,
-            &format!("{title} (95% CI)"),
-            &labels,
-            &series,
-            "marrow blasts at infusion",
-            "patients",
-        )?;
+        rate_bars(area, &format!("{title} (95% CI)"), &labels, &series, "marrow blasts at infusion", "patients")?;
     }
     root.present()?;
     println!("wrote {}", args.svg.display());

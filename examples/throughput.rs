@@ -20,7 +20,7 @@
 //! reference covers (metric |x - ref| / max(|x|, |ref|)). The last line is
 //! `us_per_patient=<wall time of the patient loop / N>`.
 
-use cartkin::{MinimalInit, MinimalParams, MinimalSolver, Method, SolverConfig};
+use cartkin::{Method, MinimalInit, MinimalParams, MinimalSolver, SolverConfig};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -98,7 +98,13 @@ fn run() -> Result<(), String> {
     let inputs: Vec<(MinimalParams, MinimalInit)> = rows[..n]
         .iter()
         .map(|r| {
-            let p = MinimalParams { rho_e: r.rho_e, k_kill: r.k_kill, r_l: r.r_l, delta_e: r.delta_e, ..MinimalParams::nominal() };
+            let p = MinimalParams {
+                rho_e: r.rho_e,
+                k_kill: r.k_kill,
+                r_l: r.r_l,
+                delta_e: r.delta_e,
+                ..MinimalParams::nominal()
+            };
             (p, MinimalInit { l: r.l0, ..MinimalInit::default() })
         })
         .collect();
@@ -114,9 +120,19 @@ fn run() -> Result<(), String> {
                         tmax = d;
                     }
                 }
-                Summary { cmax_em: cmax, tmax_em: tmax, l_d28: out[28][2], rhs: st.rhs_evals, steps: st.accepted, rejected: st.rejected, ok: true }
+                Summary {
+                    cmax_em: cmax,
+                    tmax_em: tmax,
+                    l_d28: out[28][2],
+                    rhs: st.rhs_evals,
+                    steps: st.accepted,
+                    rejected: st.rejected,
+                    ok: true,
+                }
             }
-            Err(_) => Summary { cmax_em: f64::NAN, tmax_em: 0, l_d28: f64::NAN, rhs: 0, steps: 0, rejected: 0, ok: false },
+            Err(_) => {
+                Summary { cmax_em: f64::NAN, tmax_em: 0, l_d28: f64::NAN, rhs: 0, steps: 0, rejected: 0, ok: false }
+            }
         }
     };
     // one chunk of patients on one thread, with one solver and one output buffer
@@ -139,10 +155,10 @@ fn run() -> Result<(), String> {
     let chunk = if threads == 1 { n } else { n.div_ceil(threads * 8).max(16) };
     let start = Instant::now();
     pool.install(|| {
-        inputs.par_chunks(chunk).zip(results.par_chunks_mut(chunk)).for_each_init(
-            || MinimalSolver::new(&cfg),
-            |s, (x, r)| solve_chunk(s, x, r),
-        )
+        inputs
+            .par_chunks(chunk)
+            .zip(results.par_chunks_mut(chunk))
+            .for_each_init(|| MinimalSolver::new(&cfg), |s, (x, r)| solve_chunk(s, x, r))
     });
     let wall = start.elapsed().as_secs_f64();
     let failed = results.iter().filter(|r| !r.ok).count();
@@ -160,7 +176,11 @@ fn run() -> Result<(), String> {
         let mut refs = HashMap::new();
         for (k, line) in lines.enumerate() {
             let f: Vec<&str> = line.split(',').collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.trim().parse::<f64>().ok()).ok_or_else(|| format!("{rp}: bad value on line {}", k + 2));
+            let num = |i: usize| {
+                f.get(i)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .ok_or_else(|| format!("{rp}: bad value on line {}", k + 2))
+            };
             refs.insert(num(ci)? as u64, (num(cc)?, num(ct)?, num(cl)?));
         }
         let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs());
@@ -202,7 +222,11 @@ fn read_minimal_table(path: &str) -> Result<Vec<Row>, String> {
         let f: Vec<&str> = line.split(',').collect();
         let mut v = [0.0; 6];
         for (j, &i) in c.iter().enumerate() {
-            v[j] = f.get(i).and_then(|x| x.trim().parse::<f64>().ok()).filter(|x| x.is_finite()).ok_or_else(|| format!("{path}: line {}: bad value in column {}", k + 2, head[i]))?;
+            v[j] = f
+                .get(i)
+                .and_then(|x| x.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("{path}: line {}: bad value in column {}", k + 2, head[i]))?;
         }
         rows.push(Row { id: v[0] as u64, rho_e: v[1], k_kill: v[2], l0: v[3], r_l: v[4], delta_e: v[5] });
     }

@@ -34,25 +34,12 @@ fn main() -> Res {
     let policies = [
         ("none", TociPolicy::None, OI_GREY),
         ("reactive", TociPolicy::Reactive, OI_BLUE),
-        (
-            "prophylactic (day 0)",
-            TociPolicy::Prophylactic { times: vec![0.0] },
-            OI_GREEN,
-        ),
+        ("prophylactic (day 0)", TociPolicy::Prophylactic { times: vec![0.0] }, OI_GREEN),
     ];
     let mut arms = Vec::new();
     for (name, policy, _) in &policies {
-        let template = RegimenTemplate {
-            tocilizumab: policy.clone(),
-            ..base.regimen().clone()
-        };
-        arms.push(run_arm(
-            name,
-            base.clone().with_regimen(template)?,
-            args.patients,
-            args.seed,
-            None,
-        ));
+        let template = RegimenTemplate { tocilizumab: policy.clone(), ..base.regimen().clone() };
+        arms.push(run_arm(name, base.clone().with_regimen(template)?, args.patients, args.seed, None));
     }
 
     println!(
@@ -97,10 +84,7 @@ fn main() -> Res {
         println!("  {:<21} CR only with it: {x:>4}, only without: {y:>4};  severe CRS only with it: {u:>4}, only without: {v:>4}", a.name);
     }
     let severe = |a: &Arm| a.rate("crs_severe_rate").map_or(f64::NAN, |r| r.p);
-    assert!(
-        severe(&arms[1]) < severe(&arms[0]),
-        "reactive tocilizumab must lower the severe-CRS rate"
-    );
+    assert!(severe(&arms[1]) < severe(&arms[0]), "reactive tocilizumab must lower the severe-CRS rate");
 
     // ---------------------------------------------------------------- figure
     let root = SVGBackend::new(&args.svg, (1600, 720)).into_drawing_area();
@@ -108,44 +92,21 @@ fn main() -> Res {
     let (l, r) = root.split_horizontally(760);
     let names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
     let fractions: Vec<[f64; 5]> = arms.iter().map(|a| grade_fractions(&a.json)).collect();
-    crs_grade_bars(
-        &l,
-        "CRS grade by tocilizumab policy",
-        &names,
-        &fractions,
-        "tocilizumab",
-    )?;
-    let cats: Vec<String> = [
-        "CR at day 28",
-        "MRD-neg. at day 28",
-        "event-free at 1 year*",
-        "cured",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    crs_grade_bars(&l, "CRS grade by tocilizumab policy", &names, &fractions, "tocilizumab")?;
+    let cats: Vec<String> = ["CR at day 28", "MRD-neg. at day 28", "event-free at 1 year*", "cured"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let series: Vec<BarSeries> = arms
         .iter()
         .zip(&policies)
         .map(|(a, (_, _, c))| BarSeries {
             name: format!("tocilizumab: {}", a.name),
             color: *c,
-            rates: vec![
-                a.rate("cr_rate"),
-                a.rate("mrd_neg_rate"),
-                a.efs12_ci(),
-                a.rate("cured_rate"),
-            ],
+            rates: vec![a.rate("cr_rate"), a.rate("mrd_neg_rate"), a.efs12_ci(), a.rate("cured_rate")],
         })
         .collect();
-    rate_bars(
-        &r,
-        "Efficacy by tocilizumab policy (95% CI)",
-        &cats,
-        &series,
-        "* Kaplan-Meier estimate",
-        "patients",
-    )?;
+    rate_bars(&r, "Efficacy by tocilizumab policy (95% CI)", &cats, &series, "* Kaplan-Meier estimate", "patients")?;
     root.present()?;
     println!("wrote {}", args.svg.display());
     Ok(())

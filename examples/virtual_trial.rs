@@ -83,7 +83,8 @@ fn run() -> Result<(), String> {
     }
     let trial = Trial::new(population, n, seed).trajectories(trajectories, cartkin::Grid::Daily);
     if let (Some(dir), true) = (&out, trajectories > 0) {
-        std::fs::create_dir_all(dir.join("trajectories")).map_err(|e| format!("cannot create {}/trajectories: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("trajectories"))
+            .map_err(|e| format!("cannot create {}/trajectories: {e}", dir.display()))?;
     }
     let range = match shard {
         Some((k, m)) => {
@@ -105,8 +106,10 @@ fn run() -> Result<(), String> {
     };
     let bar = ProgressBar::new(range.end - range.start);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} patients ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} patients ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let progress = |done: u64, _total: u64| bar.set_position(done);
     let mut io_error: Option<std::io::Error> = None;
@@ -173,12 +176,20 @@ fn print_table(s: &serde_json::Value, n: u64, wall: f64, threads: usize) {
         let n_k = s.get(format!("{k}_n")).and_then(|v| v.as_u64()).unwrap_or(0);
         match (num(k), num(&format!("{k}_ci_low")), num(&format!("{k}_ci_high"))) {
             (Some(p), Some(lo), Some(hi)) => {
-                println!("  {label:<38} {:>6.1}%   (95% CI {:>5.1}-{:>5.1}%, n = {n_k})", 100.0 * p, 100.0 * lo, 100.0 * hi)
+                println!(
+                    "  {label:<38} {:>6.1}%   (95% CI {:>5.1}-{:>5.1}%, n = {n_k})",
+                    100.0 * p,
+                    100.0 * lo,
+                    100.0 * hi
+                )
             }
             _ => println!("  {label:<38}      -    (n = {n_k})"),
         }
     };
-    println!("Virtual trial: {n} patients, {threads} threads, {wall:.1} s ({:.0} patients/s)", n as f64 / wall.max(1e-12));
+    println!(
+        "Virtual trial: {n} patients, {threads} threads, {wall:.1} s ({:.0} patients/s)",
+        n as f64 / wall.max(1e-12)
+    );
     println!("  failed solves: {}", s["n_failed"]);
     println!("Response");
     rate("complete remission at day 28", "cr_rate");

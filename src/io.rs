@@ -148,7 +148,8 @@ impl Scenario {
             l[ph.index()] = v;
         }
         let init = &f.initial_state;
-        let mut patient = Patient::from_counts(l, init.B)?.with_car_t(init.E, init.M, init.X)?.with_cytokines(init.G, init.I)?;
+        let mut patient =
+            Patient::from_counts(l, init.B)?.with_car_t(init.E, init.M, init.X)?.with_cytokines(init.G, init.I)?;
         if let Some(b0) = b0_param {
             Domain::NonNeg.check("parameters.B_0", b0)?;
             if b0 != init.B {
@@ -366,7 +367,15 @@ impl<W: std::io::Write> PatientCsv<W> {
         }
         match &o.covariates {
             Some(c) => {
-                let _ = write!(s, ",{},{},{},{},{}", f(c.f0), f(c.frac_cd19neg), f(c.dose_cells), opt(c.weight_kg), f(c.f_mem));
+                let _ = write!(
+                    s,
+                    ",{},{},{},{},{}",
+                    f(c.f0),
+                    f(c.frac_cd19neg),
+                    f(c.dose_cells),
+                    opt(c.weight_kg),
+                    f(c.f_mem)
+                );
             }
             None => s.push_str(",,,,,"),
         }

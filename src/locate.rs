@@ -14,7 +14,14 @@ pub(crate) const SAMPLES: usize = 5;
 /// sign (or one of them zero). Returns the point at which `f` is >= 0 for an upward bracket
 /// (`f(a) < 0 <= f(b)`): the reported time is never before the true crossing by more than
 /// `xtol`, and `f` there is on the far side of the level.
-pub(crate) fn brent<F: FnMut(f64) -> f64>(mut f: F, mut a: f64, mut b: f64, mut fa: f64, mut fb: f64, xtol: f64) -> f64 {
+pub(crate) fn brent<F: FnMut(f64) -> f64>(
+    mut f: F,
+    mut a: f64,
+    mut b: f64,
+    mut fa: f64,
+    mut fb: f64,
+    xtol: f64,
+) -> f64 {
     if fa == 0.0 {
         return a;
     }

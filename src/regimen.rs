@@ -135,11 +135,8 @@ impl Regimen {
     /// A total dose or a fraction that is not finite and > 0.
     pub fn split_dose(total_cells: f64, fractions: &[f64]) -> Result<Self, InputError> {
         Domain::Pos.check("total_cells", total_cells)?;
-        let infusions = fractions
-            .iter()
-            .enumerate()
-            .map(|(d, f)| Infusion { t: d as f64, cells: total_cells * f })
-            .collect();
+        let infusions =
+            fractions.iter().enumerate().map(|(d, f)| Infusion { t: d as f64, cells: total_cells * f }).collect();
         Self::new(infusions, true, TociPolicy::Reactive, SteroidPolicy::Reactive)
     }
 
@@ -240,7 +237,9 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field(), "product.schedule[1].t");
-        assert!(Regimen::new(vec![], true, TociPolicy::Prophylactic { times: vec![-1.0] }, SteroidPolicy::None).is_err());
+        assert!(
+            Regimen::new(vec![], true, TociPolicy::Prophylactic { times: vec![-1.0] }, SteroidPolicy::None).is_err()
+        );
         assert!(Product::new(AntigenSet::default()).is_err());
         assert!(Product::from_names(&["CD20"]).is_err());
         assert_eq!(Product::from_names(&["CD19", "CD22"]).unwrap().targets(), AntigenSet::BOTH);

@@ -163,7 +163,13 @@ pub fn grid_times(grid: &Grid, horizon: f64) -> Result<Vec<f64>, InputError> {
 ///
 /// # Errors
 /// The solve failure with the patient id and the time reached.
-pub fn run(sc: &Scenario, cfg: &SolverConfig, grid: &[f64], event_rows: bool, patient_id: u64) -> Result<Solution, SolveError> {
+pub fn run(
+    sc: &Scenario,
+    cfg: &SolverConfig,
+    grid: &[f64],
+    event_rows: bool,
+    patient_id: u64,
+) -> Result<Solution, SolveError> {
     let mut r = Run::new(sc, cfg, grid, event_rows);
     r.go().map_err(|(t, reason)| SolveError { patient_id, t, reason })?;
     Ok(r.finish())
@@ -383,7 +389,12 @@ impl<'a> Run<'a> {
     }
 
     /// Probe a scalar function `f(y, dy) -> (g, g')` at the samples.
-    fn probe(ts: &[f64; SAMPLES], ys: &[State; SAMPLES], dys: &[State; SAMPLES], f: impl Fn(&State, &State) -> (f64, f64)) -> Probe {
+    fn probe(
+        ts: &[f64; SAMPLES],
+        ys: &[State; SAMPLES],
+        dys: &[State; SAMPLES],
+        f: impl Fn(&State, &State) -> (f64, f64),
+    ) -> Probe {
         let mut p = Probe { t: *ts, g: [0.0; SAMPLES], dg: [0.0; SAMPLES] };
         for k in 0..SAMPLES {
             let (g, dg) = f(&ys[k], &dys[k]);
@@ -442,7 +453,12 @@ impl<'a> Run<'a> {
 
     /// Earliest state-changing crossing in the piece: extinction, reactive tocilizumab,
     /// reactive steroids. Returns `(t, toci fires, steroids fire)`.
-    fn find_located(&self, ts: &[f64; SAMPLES], ys: &[State; SAMPLES], dys: &[State; SAMPLES]) -> Option<(f64, bool, bool)> {
+    fn find_located(
+        &self,
+        ts: &[f64; SAMPLES],
+        ys: &[State; SAMPLES],
+        dys: &[State; SAMPLES],
+    ) -> Option<(f64, bool, bool)> {
         let mut best: Option<(f64, bool, bool)> = None;
         let mut take = |t: f64, toci: bool, ster: bool| match best {
             Some((b, _, _)) if b < t => {}

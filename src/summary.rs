@@ -121,11 +121,7 @@ fn add_into(dst: &mut [u64], src: &[u64]) {
 /// Finds `i` in `0..m` with `edge(i) <= x < edge(i + 1)` starting from a
 /// floating-point `guess`; robust against rounding at bin edges.
 fn locate(guess: f64, m: usize, x: f64, edge: impl Fn(usize) -> f64) -> usize {
-    let mut i = if guess.is_nan() {
-        0
-    } else {
-        (guess.max(0.0) as usize).min(m - 1)
-    };
+    let mut i = if guess.is_nan() { 0 } else { (guess.max(0.0) as usize).min(m - 1) };
     while i > 0 && x < edge(i) {
         i -= 1;
     }
@@ -201,23 +197,9 @@ impl Rate {
         let denom = 1.0 + z2 / nf;
         let center = (p + z2 / (2.0 * nf)) / denom;
         let half = Z95 * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom;
-        let ci_low = if k == 0 {
-            0.0
-        } else {
-            (center - half).clamp(0.0, 1.0)
-        };
-        let ci_high = if k == n {
-            1.0
-        } else {
-            (center + half).clamp(0.0, 1.0)
-        };
-        Some(RateEstimate {
-            k,
-            n,
-            p,
-            ci_low,
-            ci_high,
-        })
+        let ci_low = if k == 0 { 0.0 } else { (center - half).clamp(0.0, 1.0) };
+        let ci_high = if k == n { 1.0 } else { (center + half).clamp(0.0, 1.0) };
+        Some(RateEstimate { k, n, p, ci_low, ci_high })
     }
 }
 
@@ -273,14 +255,7 @@ impl LogHistogram {
         if m.is_nan() || m > MAX_BINS as f64 {
             return Err(invalid("LogHistogram: too many bins"));
         }
-        Ok(Self {
-            lo,
-            hi,
-            rel_width,
-            ln_ratio,
-            zeros: 0,
-            c: Counts::new(m as usize),
-        })
+        Ok(Self { lo, hi, rel_width, ln_ratio, zeros: 0, c: Counts::new(m as usize) })
     }
 
     /// Lower edge of bin `i`; `edge(num_bins()) == hi`.
@@ -320,9 +295,7 @@ impl LogHistogram {
             || self.rel_width != other.rel_width
             || self.c.bins.len() != other.c.bins.len()
         {
-            return Err(LayoutMismatch {
-                what: "LogHistogram",
-            });
+            return Err(LayoutMismatch { what: "LogHistogram" });
         }
         self.zeros = self.zeros.saturating_add(other.zeros);
         self.c.add(&other.c);
@@ -454,12 +427,7 @@ impl LinearHistogram {
         if m.is_nan() || m > MAX_BINS as f64 {
             return Err(invalid("LinearHistogram: too many bins"));
         }
-        Ok(Self {
-            lo,
-            hi,
-            width,
-            c: Counts::new(m as usize),
-        })
+        Ok(Self { lo, hi, width, c: Counts::new(m as usize) })
     }
 
     /// Lower edge of bin `i`; `edge(num_bins()) == hi`.
@@ -497,9 +465,7 @@ impl LinearHistogram {
             || self.width != other.width
             || self.c.bins.len() != other.c.bins.len()
         {
-            return Err(LayoutMismatch {
-                what: "LinearHistogram",
-            });
+            return Err(LayoutMismatch { what: "LinearHistogram" });
         }
         self.c.add(&other.c);
         Ok(())
@@ -542,9 +508,8 @@ impl LinearHistogram {
             let (a, b) = (self.edge(i), self.edge(i + 1));
             (self.c.bins[i], a + (b - a) / 2.0)
         });
-        let buckets = std::iter::once((self.c.underflow, self.lo))
-            .chain(mids)
-            .chain(std::iter::once((self.c.overflow, self.hi)));
+        let buckets =
+            std::iter::once((self.c.underflow, self.lo)).chain(mids).chain(std::iter::once((self.c.overflow, self.hi)));
         walk(lower_rank(q, n), buckets)
     }
 }
@@ -610,15 +575,8 @@ impl GradeCounts {
     /// Counts of grades `>= g` as a [`Rate`] over valid grades (e.g. `g = 3`
     /// for severe CRS).
     pub fn at_least(&self, g: u8) -> Rate {
-        let hits = self
-            .counts
-            .iter()
-            .skip(usize::from(g))
-            .fold(0u64, |a, &c| a.saturating_add(c));
-        Rate {
-            hits,
-            n: self.total(),
-        }
+        let hits = self.counts.iter().skip(usize::from(g)).fold(0u64, |a, &c| a.saturating_add(c));
+        Rate { hits, n: self.total() }
     }
 }
 
@@ -693,14 +651,7 @@ impl KaplanMeier {
             return Err(invalid("KaplanMeier: grid too fine"));
         }
         let len = last as usize + 1;
-        Ok(Self {
-            horizon,
-            dt,
-            events: vec![0; len],
-            censored: vec![0; len],
-            n: 0,
-            invalid: 0,
-        })
+        Ok(Self { horizon, dt, events: vec![0; len], censored: vec![0; len], n: 0, invalid: 0 })
     }
 
     /// Records one patient: `event = true` for an event at `time`, `false`
@@ -728,13 +679,8 @@ impl KaplanMeier {
     /// # Errors
     /// [`LayoutMismatch`] unless `horizon` and `dt` are identical.
     pub fn merge(&mut self, other: &Self) -> Result<(), LayoutMismatch> {
-        if self.horizon != other.horizon
-            || self.dt != other.dt
-            || self.events.len() != other.events.len()
-        {
-            return Err(LayoutMismatch {
-                what: "KaplanMeier",
-            });
+        if self.horizon != other.horizon || self.dt != other.dt || self.events.len() != other.events.len() {
+            return Err(LayoutMismatch { what: "KaplanMeier" });
         }
         add_into(&mut self.events, &other.events);
         add_into(&mut self.censored, &other.censored);
@@ -765,9 +711,7 @@ impl KaplanMeier {
         if self.n == 0 || t.is_nan() || t < 0.0 {
             return None;
         }
-        let k = snap(t / self.dt)
-            .floor()
-            .min((self.events.len() - 1) as f64) as usize;
+        let k = snap(t / self.dt).floor().min((self.events.len() - 1) as f64) as usize;
         self.scan().nth(k)
     }
 
@@ -783,32 +727,20 @@ impl KaplanMeier {
     /// Iterates the product-limit recursion over the grid.
     fn scan(&self) -> impl Iterator<Item = SurvivalPoint> + '_ {
         let (mut at_risk, mut s, mut v, mut events_so_far) = (self.n, 1.0f64, 0.0f64, 0u64);
-        self.events
-            .iter()
-            .zip(&self.censored)
-            .enumerate()
-            .map(move |(k, (&d, &c))| {
-                let n_k = at_risk;
-                if d > 0 && n_k > 0 {
-                    let d = d.min(n_k);
-                    s *= 1.0 - d as f64 / n_k as f64;
-                    if n_k > d {
-                        v += d as f64 / (n_k as f64 * (n_k - d) as f64);
-                    }
+        self.events.iter().zip(&self.censored).enumerate().map(move |(k, (&d, &c))| {
+            let n_k = at_risk;
+            if d > 0 && n_k > 0 {
+                let d = d.min(n_k);
+                s *= 1.0 - d as f64 / n_k as f64;
+                if n_k > d {
+                    v += d as f64 / (n_k as f64 * (n_k - d) as f64);
                 }
-                events_so_far = events_so_far.saturating_add(d);
-                at_risk = at_risk.saturating_sub(d.saturating_add(c));
-                let (ci_low, ci_high) = loglog_band(s, v);
-                SurvivalPoint {
-                    t: k as f64 * self.dt,
-                    s,
-                    se: s * v.sqrt(),
-                    ci_low,
-                    ci_high,
-                    at_risk: n_k,
-                    events_so_far,
-                }
-            })
+            }
+            events_so_far = events_so_far.saturating_add(d);
+            at_risk = at_risk.saturating_sub(d.saturating_add(c));
+            let (ci_low, ci_high) = loglog_band(s, v);
+            SurvivalPoint { t: k as f64 * self.dt, s, se: s * v.sqrt(), ci_low, ci_high, at_risk: n_k, events_so_far }
+        })
     }
 }
 
@@ -853,9 +785,7 @@ impl<T: Clone> Stratified<T> {
             return Err(invalid("Stratified: need at least two edges"));
         }
         if edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(invalid(
-                "Stratified: edges must be finite and strictly increasing",
-            ));
+            return Err(invalid("Stratified: edges must be finite and strictly increasing"));
         }
         let bins = vec![template; edges.len() - 1];
         Ok(Self { edges, bins })
@@ -894,19 +824,12 @@ impl<T: Clone> Stratified<T> {
 
     /// Label of stratum `i`, e.g. `"[0, 0.2)"`.
     pub fn label(&self, i: usize) -> Option<String> {
-        Some(format!(
-            "[{}, {})",
-            self.edges.get(i)?,
-            self.edges.get(i + 1)?
-        ))
+        Some(format!("[{}, {})", self.edges.get(i)?, self.edges.get(i + 1)?))
     }
 
     /// Labels of all strata.
     pub fn labels(&self) -> Vec<String> {
-        self.edges
-            .windows(2)
-            .map(|w| format!("[{}, {})", w[0], w[1]))
-            .collect()
+        self.edges.windows(2).map(|w| format!("[{}, {})", w[0], w[1])).collect()
     }
 }
 
@@ -944,10 +867,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
     }
@@ -973,10 +893,7 @@ mod tests {
             (14, 19, 0.51, 0.88, 1e-2),
         ] {
             let e = rate(k, n);
-            assert!(
-                close(e.ci_low, lo, tol) && close(e.ci_high, hi, tol),
-                "{k}/{n}: {e:?}"
-            );
+            assert!(close(e.ci_low, lo, tol) && close(e.ci_high, hi, tol), "{k}/{n}: {e:?}");
             assert!(e.ci_low <= e.p && e.p <= e.ci_high);
         }
         assert_eq!(rate(0, 10).ci_low, 0.0);
@@ -1027,10 +944,7 @@ mod tests {
             let est = h.quantile(i as f64 / 1000.0).unwrap();
             let truth = exact_lower(&xs, i, 1000);
             let ratio = est / truth;
-            assert!(
-                ratio <= bound && ratio >= 1.0 / bound,
-                "q={i}/1000 {est} vs {truth}"
-            );
+            assert!(ratio <= bound && ratio >= 1.0 / bound, "q={i}/1000 {est} vs {truth}");
         }
         assert!(close(h.quantile(0.0).unwrap(), (1.0 + rel).sqrt(), 1e-12));
         assert!(h.quantile(1.1).is_none() && h.quantile(-0.1).is_none());
@@ -1044,10 +958,7 @@ mod tests {
         for x in [0.0, -3.0, 0.5, 1e8, f64::NAN, f64::INFINITY, 1e7] {
             h.push(x);
         }
-        assert_eq!(
-            (h.zeros(), h.underflow(), h.overflow(), h.non_finite()),
-            (2, 1, 2, 2)
-        );
+        assert_eq!((h.zeros(), h.underflow(), h.overflow(), h.non_finite()), (2, 1, 2, 2));
         assert_eq!(h.count(), 5);
         assert_eq!(h.quantile(0.0), Some(0.0));
         assert_eq!(h.quantile(0.6), Some(1.0));
@@ -1056,11 +967,7 @@ mod tests {
         let mut e = LogHistogram::new(1e-3, 1e3, 0.1).unwrap();
         for i in 0..=e.num_bins() {
             let edge = e.edge(i);
-            for x in [
-                edge,
-                f64::from_bits(edge.to_bits() - 1),
-                f64::from_bits(edge.to_bits() + 1),
-            ] {
+            for x in [edge, f64::from_bits(edge.to_bits() - 1), f64::from_bits(edge.to_bits() + 1)] {
                 e.push(x);
             }
         }
@@ -1118,10 +1025,7 @@ mod tests {
             let est = all.quantile(i as f64 / 200.0).unwrap();
             let truth = exact_lower(&xs, i, 200);
             if truth < 365.0 {
-                assert!(
-                    (est - truth).abs() <= width / 2.0 + 1e-12,
-                    "{est} vs {truth}"
-                );
+                assert!((est - truth).abs() <= width / 2.0 + 1e-12, "{est} vs {truth}");
             }
         }
         assert_eq!(all.quantile(0.0), Some(0.25)); // exact lo is in the first bin
@@ -1129,15 +1033,9 @@ mod tests {
         for x in [-1.0, 365.0, f64::NAN] {
             h.push(x);
         }
-        assert_eq!(
-            (h.underflow(), h.overflow(), h.non_finite(), h.count()),
-            (1, 1, 1, 2)
-        );
+        assert_eq!((h.underflow(), h.overflow(), h.non_finite(), h.count()), (1, 1, 1, 2));
         assert_eq!((h.quantile(0.5), h.quantile(1.0)), (Some(0.0), Some(365.0)));
-        assert!(LinearHistogram::new(0.0, 365.0, 1.0)
-            .unwrap()
-            .merge(&all)
-            .is_err());
+        assert!(LinearHistogram::new(0.0, 365.0, 1.0).unwrap().merge(&all).is_err());
     }
 
     #[test]
@@ -1190,15 +1088,9 @@ mod tests {
         }
         // snapped down to the grid; flat between event times
         assert_eq!(km.survival_at(6.49).unwrap().t, 6.0);
-        assert_eq!(
-            km.survival_at(9.9).unwrap().s,
-            km.survival_at(7.0).unwrap().s
-        );
+        assert_eq!(km.survival_at(9.9).unwrap().s, km.survival_at(7.0).unwrap().s);
         let p5 = km.survival_at(5.5).unwrap();
-        assert_eq!(
-            (p5.s, p5.ci_low, p5.ci_high, p5.at_risk),
-            (1.0, 1.0, 1.0, 21)
-        );
+        assert_eq!((p5.s, p5.ci_low, p5.ci_high, p5.at_risk), (1.0, 1.0, 1.0, 21));
         assert_eq!(km.survival_at(1e9).unwrap().t, 40.0);
         assert!(km.survival_at(-1.0).is_none() && km.survival_at(f64::NAN).is_none());
         let curve = km.curve();
@@ -1207,10 +1099,7 @@ mod tests {
         assert_eq!(curve.last().unwrap().events_so_far, 9);
         // log-log band at S(6) (Kalbfleisch–Prentice): about (0.620, 0.952)
         let p6 = km.survival_at(6.0).unwrap();
-        assert!(
-            close(p6.ci_low, 0.620, 2e-3) && close(p6.ci_high, 0.952, 2e-3),
-            "{p6:?}"
-        );
+        assert!(close(p6.ci_low, 0.620, 2e-3) && close(p6.ci_high, 0.952, 2e-3), "{p6:?}");
     }
 
     #[test]
@@ -1244,22 +1133,12 @@ mod tests {
         for t in [1.0, 2.5, 7.0, 12.0] {
             km.push(t, false);
         }
-        assert!(km
-            .curve()
-            .iter()
-            .all(|p| p.s == 1.0 && p.ci_low == 1.0 && p.ci_high == 1.0));
+        assert!(km.curve().iter().all(|p| p.s == 1.0 && p.ci_low == 1.0 && p.ci_high == 1.0));
 
         let whole = freireich();
         let mk = || KaplanMeier::new(40.0, 0.5).unwrap();
         let (mut a, mut b) = (mk(), mk());
-        let obs = [
-            (6, true),
-            (6, false),
-            (9, false),
-            (10, true),
-            (35, false),
-            (7, true),
-        ];
+        let obs = [(6, true), (6, false), (9, false), (10, true), (35, false), (7, true)];
         let rest = [6, 6, 13, 16, 22, 23]
             .map(|t| (t, true))
             .into_iter()
@@ -1283,22 +1162,13 @@ mod tests {
         assert!(Stratified::new(vec![0.0, f64::NAN], Rate::new()).is_err());
         let mut s = Stratified::new(vec![0.0, 0.2, 0.5, 1.0], Rate::new()).unwrap();
         assert_eq!(s.bins().len(), 3);
-        let cases = [
-            (-0.1, None),
-            (0.0, Some(0)),
-            (0.2, Some(1)),
-            (0.49, Some(1)),
-            (0.5, Some(2)),
-        ];
+        let cases = [(-0.1, None), (0.0, Some(0)), (0.2, Some(1)), (0.49, Some(1)), (0.5, Some(2))];
         for (x, want) in cases {
             assert_eq!(s.bin_of(x), want, "x = {x}");
         }
         assert_eq!((s.bin_of(1.0), s.bin_of(f64::NAN)), (None, None));
         assert_eq!(s.labels(), ["[0, 0.2)", "[0.2, 0.5)", "[0.5, 1)"]);
-        assert_eq!(
-            (s.label(1).as_deref(), s.label(3)),
-            (Some("[0.2, 0.5)"), None)
-        );
+        assert_eq!((s.label(1).as_deref(), s.label(3)), (Some("[0.2, 0.5)"), None));
         s.get_mut(0.1).unwrap().push(true);
         assert!(s.get_mut(2.0).is_none());
         let mut t = s.clone();

@@ -177,7 +177,11 @@ impl<S: PatientSource> Trial<S> {
     /// A horizon that is not finite or below 28.
     pub fn horizon(mut self, horizon: f64) -> Result<Self, InputError> {
         if !(horizon.is_finite() && horizon >= 28.0) {
-            return Err(InputError::OutOfDomain { field: "horizon".into(), value: horizon, domain: ">= 28 and finite" });
+            return Err(InputError::OutOfDomain {
+                field: "horizon".into(),
+                value: horizon,
+                domain: ">= 28 and finite",
+            });
         }
         self.horizon = horizon;
         Ok(self)
@@ -245,7 +249,14 @@ impl<S: PatientSource> Trial<S> {
         let sc = match vp.scenario(self.horizon) {
             Ok(sc) => sc,
             Err(e) => {
-                return PatientOutcome { id, covariates, parameters, result: Err(Failure::Input(e)), stats: Stats::default(), trajectory: None }
+                return PatientOutcome {
+                    id,
+                    covariates,
+                    parameters,
+                    result: Err(Failure::Input(e)),
+                    stats: Stats::default(),
+                    trajectory: None,
+                }
             }
         };
         let want_traj = id < self.trajectories;
@@ -259,7 +270,14 @@ impl<S: PatientSource> Trial<S> {
                 stats: sol.stats,
                 trajectory: if want_traj { Some(sol.rows) } else { None },
             },
-            Err(e) => PatientOutcome { id, covariates, parameters, result: Err(Failure::Solve(e)), stats: Stats::default(), trajectory: None },
+            Err(e) => PatientOutcome {
+                id,
+                covariates,
+                parameters,
+                result: Err(Failure::Solve(e)),
+                stats: Stats::default(),
+                trajectory: None,
+            },
         }
     }
 
@@ -323,13 +341,19 @@ impl<S: PatientSource> Trial<S> {
     }
 
     /// Run the patients with ids in `range` (see [`Trial::run`]).
-    pub fn run_range(&self, range: Range<u64>, sink: &mut dyn FnMut(&PatientOutcome), progress: Option<Progress<'_>>) -> TrialSummary {
+    pub fn run_range(
+        &self,
+        range: Range<u64>,
+        sink: &mut dyn FnMut(&PatientOutcome),
+        progress: Option<Progress<'_>>,
+    ) -> TrialSummary {
         let mut summary = self.empty_summary();
         let total = range.end.saturating_sub(range.start);
         let mut start = range.start;
         while start < range.end {
             let end = (start + self.chunk).min(range.end);
-            let outcomes: Vec<PatientOutcome> = (start..end).into_par_iter().map(|id| self.simulate_patient(id)).collect();
+            let outcomes: Vec<PatientOutcome> =
+                (start..end).into_par_iter().map(|id| self.simulate_patient(id)).collect();
             for o in &outcomes {
                 summary.push(o);
                 sink(o);
@@ -690,7 +714,10 @@ impl TrialSummary {
             json!("fixed-layout histograms: log-spaced bins of 1% relative width for amounts (error <= 0.5%), 0.05-day bins for times (error <= 0.025 day)"),
         );
         let km_point = |km: &KaplanMeier, t: f64| {
-            km.survival_at(t).map_or(Value::Null, |p| json!({"t": p.t, "s": p.s, "ci_low": p.ci_low, "ci_high": p.ci_high, "at_risk": p.at_risk}))
+            km.survival_at(t).map_or(
+                Value::Null,
+                |p| json!({"t": p.t, "s": p.s, "ci_low": p.ci_low, "ci_high": p.ci_high, "at_risk": p.at_risk}),
+            )
         };
         let km_value = |km: &KaplanMeier, t: f64| km.survival_at(t).map_or(Value::Null, |p| json!(p.s));
         m.insert("efs_182_5".into(), km_point(&self.efs, 182.5));

@@ -123,15 +123,22 @@ fn a_patient_with_no_blasts_is_valid_and_cured_at_day_0() {
 fn both_methods_agree_on_the_nominal_patient() {
     use cartkin::Method;
     let sc = Scenario::nominal();
-    let a = simulate(&sc, &SolverConfig::with_rtol(1e-9).unwrap().method(Method::Dopri5), &OutputSpec::default()).unwrap();
-    let b = simulate(&sc, &SolverConfig::with_rtol(1e-9).unwrap().method(Method::Dopri5Exp), &OutputSpec::default()).unwrap();
+    let a =
+        simulate(&sc, &SolverConfig::with_rtol(1e-9).unwrap().method(Method::Dopri5), &OutputSpec::default()).unwrap();
+    let b = simulate(&sc, &SolverConfig::with_rtol(1e-9).unwrap().method(Method::Dopri5Exp), &OutputSpec::default())
+        .unwrap();
     let (ea, eb) = (&a.endpoints, &b.endpoints);
     assert_eq!(a.events.len(), b.events.len());
     for (x, y) in a.events.iter().zip(&b.events) {
         assert_eq!(x.kind, y.kind);
         assert!((x.t - y.t).abs() < 1e-6, "{:?} at {} vs {}", x.kind, x.t, y.t);
     }
-    for (n, x, y) in [("cmax", ea.cmax, eb.cmax), ("auc28", ea.auc28, eb.auc28), ("peak_il6", ea.peak_il6, eb.peak_il6), ("peak_ifng", ea.peak_ifng, eb.peak_ifng)] {
+    for (n, x, y) in [
+        ("cmax", ea.cmax, eb.cmax),
+        ("auc28", ea.auc28, eb.auc28),
+        ("peak_il6", ea.peak_il6, eb.peak_il6),
+        ("peak_ifng", ea.peak_ifng, eb.peak_ifng),
+    ] {
         assert!(close(x, y, 1e-6, 0.0), "{n}: {x} vs {y}");
     }
     // at the default tolerance plain Dormand-Prince is held to ~0.4-day steps by the 8/day

@@ -26,7 +26,13 @@ fn population(n: usize) -> Vec<(MinimalParams, MinimalInit)> {
         .take(n)
         .map(|line| {
             let f: Vec<f64> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
-            let p = MinimalParams { rho_e: f[c[0]], k_kill: f[c[1]], r_l: f[c[3]], delta_e: f[c[4]], ..MinimalParams::nominal() };
+            let p = MinimalParams {
+                rho_e: f[c[0]],
+                k_kill: f[c[1]],
+                r_l: f[c[3]],
+                delta_e: f[c[4]],
+                ..MinimalParams::nominal()
+            };
             (p, MinimalInit { l: f[c[2]], ..MinimalInit::default() })
         })
         .collect()
@@ -185,7 +191,8 @@ fn fastexp_is_within_one_ulp_of_std() {
 #[test]
 fn exp4_lanes_are_bit_identical_to_scalar() {
     let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut xs = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 709.78, 709.79, -745.13, -745.14, -740.0, 1e-310];
+    let mut xs =
+        vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 709.78, 709.79, -745.13, -745.14, -740.0, 1e-310];
     for _ in 0..400_000 {
         s ^= s << 13;
         s ^= s >> 7;

@@ -37,7 +37,13 @@ fn minimal_model_matches_the_peers_reference_for_patients_0_to_49() {
     let mut out = vec![[0.0f64; 6]; 366];
     let (mut ec, mut el, mut ep) = (0.0f64, 0.0f64, 0.0f64);
     for r in rows.iter().filter(|r| refs.contains_key(&r.id)) {
-        let p = MinimalParams { rho_e: r.rho_e, k_kill: r.k_kill, r_l: r.r_l, delta_e: r.delta_e, ..MinimalParams::nominal() };
+        let p = MinimalParams {
+            rho_e: r.rho_e,
+            k_kill: r.k_kill,
+            r_l: r.r_l,
+            delta_e: r.delta_e,
+            ..MinimalParams::nominal()
+        };
         let init = MinimalInit { l: r.l0, ..MinimalInit::default() };
         solver.solve(&p, &init, &mut out).unwrap();
         let (mut cmax, mut tmax, mut peak_i) = (f64::MIN, 0usize, f64::MIN);

@@ -48,7 +48,9 @@ fn expected(ep: &Csv, i: usize, pop: &Csv, pi: usize) -> Map<String, Value> {
     for k in ["cr_day28", "mrd_neg_day28", "cd19_negative_relapse", "efs_censored", "cured"] {
         m.insert(k.into(), b(k));
     }
-    for k in ["f_day28", "efs_event_day", "cmax", "tmax", "auc28", "cmax_copies", "peak_il6", "peak_ifng", "peak_signal"] {
+    for k in
+        ["f_day28", "efs_event_day", "cmax", "tmax", "auc28", "cmax_copies", "peak_il6", "peak_ifng", "peak_signal"]
+    {
         m.insert(k.into(), json!(ep.f(i, k)));
     }
     for k in ["relapse_day", "cure_day", "crs_onset_day", "steroid_day", "b_recovery_day"] {
@@ -77,7 +79,9 @@ fn expected(ep: &Csv, i: usize, pop: &Csv, pi: usize) -> Map<String, Value> {
 
 fn one_patient(b: Bounds, pop: &Csv, ep: &Csv, i: usize) -> Checker {
     let id: u64 = pop.s(i, "id").parse().unwrap();
-    let ei = (0..ep.rows.len()).find(|&k| ep.s(k, "id") == pop.s(i, "id")).unwrap_or_else(|| panic!("no endpoints for id {id}"));
+    let ei = (0..ep.rows.len())
+        .find(|&k| ep.s(k, "id") == pop.s(i, "id"))
+        .unwrap_or_else(|| panic!("no endpoints for id {id}"));
     let sc = patient_scenario(pop, i);
     let mut chk = Checker::new(format!("patient {id} {}", b.label));
     let sol: Solution = match simulate(&sc, &b.cfg(), &OutputSpec::endpoints_only()) {
@@ -158,8 +162,15 @@ fn population_builds_on_s1() {
     let s1 = Scenario::from_path(data_dir().join("S1_nominal.json")).unwrap();
     assert_eq!(s1.params(), &Params::nominal(), "Params::nominal() differs from S1_nominal.json's parameters");
     let patient = Patient::from_counts([499995000000.0, 5000000.0, 0.0, 0.0], 1e8).unwrap();
-    let rebuilt =
-        Scenario::new("S1_nominal", Params::nominal(), patient, Product::cd19(), Regimen::single_dose(1e8).unwrap(), 365.0).unwrap();
+    let rebuilt = Scenario::new(
+        "S1_nominal",
+        Params::nominal(),
+        patient,
+        Product::cd19(),
+        Regimen::single_dose(1e8).unwrap(),
+        365.0,
+    )
+    .unwrap();
     assert_eq!(rebuilt.patient(), s1.patient());
     assert_eq!(rebuilt.product(), s1.product());
     assert_eq!(rebuilt.regimen(), s1.regimen());

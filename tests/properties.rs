@@ -18,8 +18,8 @@ fn cases() -> u32 {
 
 /// Parameters scaled within 100x of REF-1: each rate, capacity or production.
 const SCALED: &[&str] = &[
-    "rho_E", "K_A", "delta_E", "k_EM", "rho_M", "delta_M", "k_X", "delta_X", "K_C", "rho_LD", "tau_LD", "k_kill", "K_k",
-    "r_L", "K_L", "H", "s_B", "delta_B", "p_G", "k_G", "p_I", "p_IG", "k_I", "tau_T", "tau_S",
+    "rho_E", "K_A", "delta_E", "k_EM", "rho_M", "delta_M", "k_X", "delta_X", "K_C", "rho_LD", "tau_LD", "k_kill",
+    "K_k", "r_L", "K_L", "H", "s_B", "delta_B", "p_G", "k_G", "p_I", "p_IG", "k_I", "tau_T", "tau_S",
 ];
 
 fn scenario_strategy() -> impl Strategy<Value = Scenario> {
@@ -47,7 +47,11 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
             let dose = 10f64.powf(log_dose);
             let infusions: Vec<Infusion> = match split {
                 0 => vec![Infusion { t: 0.0, cells: dose }],
-                1 => vec![Infusion { t: 0.0, cells: 0.1 * dose }, Infusion { t: 1.0, cells: 0.3 * dose }, Infusion { t: 2.0, cells: 0.6 * dose }],
+                1 => vec![
+                    Infusion { t: 0.0, cells: 0.1 * dose },
+                    Infusion { t: 1.0, cells: 0.3 * dose },
+                    Infusion { t: 2.0, cells: 0.6 * dose },
+                ],
                 2 => vec![Infusion { t: 0.0, cells: dose }, Infusion { t: 30.0, cells: dose }],
                 _ => vec![],
             };

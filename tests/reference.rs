@@ -18,7 +18,8 @@ struct Loaded {
 
 fn load(name: &'static str) -> Loaded {
     let dir = data_dir();
-    let sc = Scenario::from_path(dir.join(format!("{name}.json"))).unwrap_or_else(|e| panic!("{name}: cannot load scenario: {e}"));
+    let sc = Scenario::from_path(dir.join(format!("{name}.json")))
+        .unwrap_or_else(|e| panic!("{name}: cannot load scenario: {e}"));
     let ep = read_json(&dir.join(format!("{name}_endpoints.json")));
     Loaded {
         sc,
@@ -28,7 +29,8 @@ fn load(name: &'static str) -> Loaded {
 }
 
 fn solve(sc: &Scenario, b: Bounds) -> Solution {
-    simulate(sc, &b.cfg(), &OutputSpec::reference()).unwrap_or_else(|e| panic!("{} ({}): solve failed: {e}", sc.name(), b.label))
+    simulate(sc, &b.cfg(), &OutputSpec::reference())
+        .unwrap_or_else(|e| panic!("{} ({}): solve failed: {e}", sc.name(), b.label))
 }
 
 fn endpoints_and_events(b: Bounds) {
@@ -136,7 +138,13 @@ fn trajectory(b: Bounds, tbnd: TrajBounds) {
                     // column's relative bound applied to ln L (relative to max(1, |ln L|)).
                     c if c.starts_with("L_") && x > 0.0 && x < 1.0 => {
                         let (lg, lx) = (g.ln(), x.ln());
-                        chk.amount(&format!("{key} (ln L, L < 1 cell)"), &format!("ln {field}"), lg, lx, tbnd.rel * lx.abs().max(1.0));
+                        chk.amount(
+                            &format!("{key} (ln L, L < 1 cell)"),
+                            &format!("ln {field}"),
+                            lg,
+                            lx,
+                            tbnd.rel * lx.abs().max(1.0),
+                        );
                     }
                     c if c.starts_with("L_") => {
                         let mut bound = (tbnd.rel * x.abs()).max(tbnd.l_abs);
@@ -145,7 +153,8 @@ fn trajectory(b: Bounds, tbnd: TrajBounds) {
                             // README bounds the extinction time by 1e-2 day; a phenotype that
                             // is falling towards extinction gets L |d ln L/dt| x 1e-2 day,
                             // the slope averaged over the rest of its fall in our solution.
-                            let j = cartkin::Phenotype::ALL.iter().position(|p| format!("L_{}", p.name()) == *c).unwrap();
+                            let j =
+                                cartkin::Phenotype::ALL.iter().position(|p| format!("L_{}", p.name()) == *c).unwrap();
                             if let Some((_, Some(te))) = ext_days.iter().find(|(k, _)| *k == j) {
                                 if *te > t_ours && g > 1.0 {
                                     bound = bound.max(g * g.ln() / (te - t_ours) * ext_bound);
@@ -208,7 +217,11 @@ fn solver_stats_snapshot_s1_default() {
     let sol = simulate(&sc, &SolverConfig::default(), &OutputSpec::reference()).unwrap();
     let s = sol.stats;
     println!("S1 default: rhs_evals {}, accepted {}, rejected {}", s.rhs_evals, s.accepted, s.rejected);
-    assert_eq!((s.rhs_evals, s.accepted, s.rejected), (3180, 237, 7), "solver statistics of S1 at default tolerance changed (snapshot)");
+    assert_eq!(
+        (s.rhs_evals, s.accepted, s.rejected),
+        (3180, 237, 7),
+        "solver statistics of S1 at default tolerance changed (snapshot)"
+    );
 }
 
 /// Guard against vacuous checks: the comparison used above must flag a reference that is
@@ -227,8 +240,12 @@ fn checks_detect_perturbations() {
     assert!(run(&l.endpoints, &l.events).is_empty(), "unperturbed S1 must pass");
 
     type Edit = Box<dyn Fn(&mut serde_json::Map<String, Value>, &mut Vec<Value>)>;
-    let scale = |k: &'static str, f: f64| -> Edit { Box::new(move |ep, _| ep[k] = serde_json::json!(ep[k].as_f64().unwrap() * f)) };
-    let shift = |k: &'static str, d: f64| -> Edit { Box::new(move |ep, _| ep[k] = serde_json::json!(ep[k].as_f64().unwrap() + d)) };
+    let scale = |k: &'static str, f: f64| -> Edit {
+        Box::new(move |ep, _| ep[k] = serde_json::json!(ep[k].as_f64().unwrap() * f))
+    };
+    let shift = |k: &'static str, d: f64| -> Edit {
+        Box::new(move |ep, _| ep[k] = serde_json::json!(ep[k].as_f64().unwrap() + d))
+    };
     let cases: Vec<(&str, &str, Edit)> = vec![
         ("cmax +3e-6 rel", "cmax", scale("cmax", 1.0 + 3e-6)),
         ("auc28 -3e-6 rel", "auc28", scale("auc28", 1.0 - 3e-6)),
@@ -256,12 +273,20 @@ fn checks_detect_perturbations() {
             "extinction_days.CD19-CD22+",
             Box::new(|ep, _| ep["extinction_days"]["CD19-CD22+"] = serde_json::json!(100.0)),
         ),
-        ("toci dose time +1e-4 day", "events[1]", Box::new(|_, ev| ev[1]["t"] = serde_json::json!(ev[1]["t"].as_f64().unwrap() + 1e-4))),
+        (
+            "toci dose time +1e-4 day",
+            "events[1]",
+            Box::new(|_, ev| ev[1]["t"] = serde_json::json!(ev[1]["t"].as_f64().unwrap() + 1e-4)),
+        ),
         ("toci dose number 2", "events", Box::new(|_, ev| ev[1]["dose"] = serde_json::json!(2))),
         ("events swapped", "events", Box::new(|_, ev| ev.swap(3, 4))),
-        ("event missing", "events", Box::new(|_, ev| {
-            ev.pop();
-        })),
+        (
+            "event missing",
+            "events",
+            Box::new(|_, ev| {
+                ev.pop();
+            }),
+        ),
     ];
     for (what, field, edit) in cases {
         let mut ep = l.endpoints.clone();

@@ -61,20 +61,12 @@ pub struct Args {
 
 /// Parse [`Args`] with these defaults; `usage` is printed for `--help` (then `Ok(None)`).
 pub fn parse_args(name: &str, patients: u64, seed: u64) -> Res<Option<Args>> {
-    let mut a = Args {
-        patients,
-        seed,
-        svg: figure_path(name)?,
-    };
+    let mut a = Args { patients, seed, svg: figure_path(name)? };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--patients" => {
-                a.patients = val()?
-                    .parse()
-                    .map_err(|_| "--patients: not a whole number")?
-            }
+            "--patients" => a.patients = val()?.parse().map_err(|_| "--patients: not a whole number")?,
             "--seed" => a.seed = val()?.parse().map_err(|_| "--seed: not a whole number")?,
             "--svg" => a.svg = PathBuf::from(val()?),
             "-h" | "--help" => {
@@ -135,12 +127,7 @@ pub struct RateCi {
 impl RateCi {
     /// `"72.3% (70.9-73.7)"`.
     pub fn show(&self) -> String {
-        format!(
-            "{:5.1}% ({:4.1}-{:4.1})",
-            100.0 * self.p,
-            100.0 * self.lo,
-            100.0 * self.hi
-        )
+        format!("{:5.1}% ({:4.1}-{:4.1})", 100.0 * self.p, 100.0 * self.lo, 100.0 * self.hi)
     }
 }
 
@@ -224,13 +211,7 @@ fn category_label(categories: &[String], v: f64) -> String {
 
 /// Stacked bars of the CRS grade distribution (fractions of patients) per category, with
 /// the percentage written in every segment of at least 4%, and a legend to the right.
-pub fn crs_grade_bars(
-    area: &Area,
-    caption: &str,
-    categories: &[String],
-    fractions: &[[f64; 5]],
-    x_desc: &str,
-) -> Res {
+pub fn crs_grade_bars(area: &Area, caption: &str, categories: &[String], fractions: &[[f64; 5]], x_desc: &str) -> Res {
     let n = categories.len();
     let mut chart = ChartBuilder::on(area)
         .caption(caption, font(22))
@@ -261,28 +242,17 @@ pub fn crs_grade_bars(
                 let x = i as f64;
                 Rectangle::new([(x - w, lo), (x + w, lo + f[g])], col.filled())
             }))?
-            .label(format!(
-                "grade {g}{}",
-                if g == 0 { " (no CRS)" } else { "" }
-            ))
+            .label(format!("grade {g}{}", if g == 0 { " (no CRS)" } else { "" }))
             .legend(move |(x, y)| Rectangle::new([(x, y - 7), (x + 16, y + 7)], col.filled()));
         let text_col = if g >= 3 { WHITE } else { BLACK };
-        chart.draw_series(
-            fractions
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f[g] >= 0.04)
-                .map(|(i, f)| {
-                    let lo: f64 = f[..g].iter().sum();
-                    Text::new(
-                        format!("{:.0}%", 100.0 * f[g]),
-                        (i as f64, lo + f[g] / 2.0),
-                        font(15)
-                            .color(&text_col)
-                            .pos(Pos::new(HPos::Center, VPos::Center)),
-                    )
-                }),
-        )?;
+        chart.draw_series(fractions.iter().enumerate().filter(|(_, f)| f[g] >= 0.04).map(|(i, f)| {
+            let lo: f64 = f[..g].iter().sum();
+            Text::new(
+                format!("{:.0}%", 100.0 * f[g]),
+                (i as f64, lo + f[g] / 2.0),
+                font(15).color(&text_col).pos(Pos::new(HPos::Center, VPos::Center)),
+            )
+        }))?;
     }
     chart
         .configure_series_labels()
@@ -315,10 +285,7 @@ pub fn rate_bars(
     y_desc: &str,
 ) -> Res {
     let n = categories.len();
-    let top = series
-        .iter()
-        .flat_map(|s| s.rates.iter().flatten().map(|r| r.hi))
-        .fold(0.0f64, f64::max);
+    let top = series.iter().flat_map(|s| s.rates.iter().flatten().map(|r| r.hi)).fold(0.0f64, f64::max);
     let y_max = ((top + 0.08) * 1.28).clamp(0.1, 1.3);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, font(22))
@@ -354,21 +321,11 @@ pub fn rate_bars(
         let x0 = |i: usize| i as f64 - group / 2.0 + j as f64 * w;
         chart
             .draw_series(s.rates.iter().enumerate().filter_map(|(i, r)| {
-                r.map(|r| {
-                    Rectangle::new(
-                        [(x0(i) + 0.06 * w, 0.0), (x0(i) + 0.94 * w, r.p)],
-                        col.filled(),
-                    )
-                })
+                r.map(|r| Rectangle::new([(x0(i) + 0.06 * w, 0.0), (x0(i) + 0.94 * w, r.p)], col.filled()))
             }))?
             .label(s.name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 7), (x + 16, y + 7)], col.filled()));
-        for r in s
-            .rates
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.map(|r| (x0(i) + w / 2.0, r)))
-        {
+        for r in s.rates.iter().enumerate().filter_map(|(i, r)| r.map(|r| (x0(i) + w / 2.0, r))) {
             let (x, r) = r;
             let cap = 0.15 * w;
             for seg in [
@@ -376,10 +333,7 @@ pub fn rate_bars(
                 vec![(x - cap, r.lo), (x + cap, r.lo)],
                 vec![(x - cap, r.hi), (x + cap, r.hi)],
             ] {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    seg,
-                    BLACK.stroke_width(1),
-                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(seg, BLACK.stroke_width(1))))?;
             }
         }
         let size = if k * n as f64 > 12.0 { 12 } else { 14 };
@@ -418,40 +372,24 @@ pub enum Mark {
 pub fn legend_strip(area: &Area, items: &[(&str, Mark)]) -> Res {
     let (w, h) = area.dim_in_pixel();
     let y = h as i32 / 2;
-    let widths: Vec<i32> = items
-        .iter()
-        .map(|(s, _)| 40 + (7.6 * s.len() as f64) as i32 + 26)
-        .collect();
+    let widths: Vec<i32> = items.iter().map(|(s, _)| 40 + (7.6 * s.len() as f64) as i32 + 26).collect();
     let total: i32 = widths.iter().sum();
     let mut x = ((w as i32 - total) / 2).max(10);
     for ((label, mark), wd) in items.iter().zip(&widths) {
         match *mark {
             Mark::Line(c) => {
-                area.draw(&PathElement::new(
-                    vec![(x, y), (x + 32, y)],
-                    c.stroke_width(3),
-                ))?;
+                area.draw(&PathElement::new(vec![(x, y), (x + 32, y)], c.stroke_width(3)))?;
             }
             Mark::Dashed(c) => {
                 for k in 0..4 {
-                    area.draw(&PathElement::new(
-                        vec![(x + 9 * k, y), (x + 9 * k + 5, y)],
-                        c.stroke_width(2),
-                    ))?;
+                    area.draw(&PathElement::new(vec![(x + 9 * k, y), (x + 9 * k + 5, y)], c.stroke_width(2)))?;
                 }
             }
             Mark::Box(c) => {
-                area.draw(&Rectangle::new(
-                    [(x + 4, y - 8), (x + 28, y + 8)],
-                    c.filled(),
-                ))?;
+                area.draw(&Rectangle::new([(x + 4, y - 8), (x + 28, y + 8)], c.filled()))?;
             }
         }
-        area.draw(&Text::new(
-            label.to_string(),
-            (x + 40, y),
-            font(16).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))?;
+        area.draw(&Text::new(label.to_string(), (x + 40, y), font(16).pos(Pos::new(HPos::Left, VPos::Center))))?;
         x += wd;
     }
     Ok(())
@@ -479,19 +417,11 @@ impl Arm {
     }
     /// The strata of kind `kind` (`"f0"` or `"dose_cells"`).
     pub fn strata(&self, kind: &str) -> Vec<Value> {
-        self.json["strata"][kind]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.json["strata"][kind].as_array().cloned().unwrap_or_default()
     }
     /// Kaplan–Meier event-free survival as `(day, S)` points (0.5-day grid).
     pub fn efs_points(&self) -> Vec<(f64, f64)> {
-        self.summary
-            .efs()
-            .curve()
-            .iter()
-            .map(|p| (p.t, p.s))
-            .collect()
+        self.summary.efs().curve().iter().map(|p| (p.t, p.s)).collect()
     }
     /// Event-free survival at 12 months with its 95% band (Greenwood, log-log) as a rate.
     pub fn efs12_ci(&self) -> Option<RateCi> {
@@ -525,19 +455,10 @@ pub fn run_arm(
     }
     let mut outcomes = Vec::with_capacity(n as usize);
     let t0 = std::time::Instant::now();
-    let summary = trial.run(
-        &mut |o| outcomes.push(o.result.as_ref().ok().cloned()),
-        None,
-    );
+    let summary = trial.run(&mut |o| outcomes.push(o.result.as_ref().ok().cloned()), None);
     let secs = t0.elapsed().as_secs_f64();
     let json = summary.to_json();
-    Arm {
-        name: name.to_string(),
-        summary,
-        json,
-        outcomes,
-        secs,
-    }
+    Arm { name: name.to_string(), summary, json, outcomes, secs }
 }
 
 /// Patients (completed in both arms) with `hit` in arm `a` but not in `b`, and in `b` but

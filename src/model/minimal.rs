@@ -205,7 +205,13 @@ impl OdeSystem<6> for MinimalParams {
     }
 
     fn cascade(&self) -> Cascade {
-        Cascade { n: 1, idx: [I, 0, 0, 0], rate: [self.k_i, 0.0, 0.0, 0.0], base: [self.i_0, 0.0, 0.0, 0.0], coupled: [false; 4] }
+        Cascade {
+            n: 1,
+            idx: [I, 0, 0, 0],
+            rate: [self.k_i, 0.0, 0.0, 0.0],
+            base: [self.i_0, 0.0, 0.0, 0.0],
+            coupled: [false; 4],
+        }
     }
 
     #[inline]
@@ -334,7 +340,14 @@ impl MinimalSolver {
         let s = cfg.atol_scales();
         let tol = Tolerance {
             rtol: cfg.rtol(),
-            atol: SVector::from([a * s.cells, a * s.cells, a * s.ln_blasts, a * s.ln_blasts, a * s.cells, a * s.cytokines]),
+            atol: SVector::from([
+                a * s.cells,
+                a * s.cells,
+                a * s.ln_blasts,
+                a * s.ln_blasts,
+                a * s.cells,
+                a * s.cytokines,
+            ]),
             weight: SVector::repeat(1.0),
             h_max: cfg.max_step(),
             max_steps: cfg.step_limit(),
@@ -348,7 +361,12 @@ impl MinimalSolver {
     ///
     /// # Errors
     /// A solve failure (step limit, underflow, non-finite state) and the day reached.
-    pub fn solve(&mut self, p: &MinimalParams, init: &MinimalInit, out: &mut [[f64; 6]]) -> Result<Stats, (f64, SolveFailure)> {
+    pub fn solve(
+        &mut self,
+        p: &MinimalParams,
+        init: &MinimalInit,
+        out: &mut [[f64; 6]],
+    ) -> Result<Stats, (f64, SolveFailure)> {
         let horizon = out.len().saturating_sub(1) as f64;
         let y0 = SVector::from([init.e, init.m, init.l.ln(), init.n.ln(), init.b, init.i]);
         self.stepper.clear();

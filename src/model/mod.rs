@@ -83,7 +83,12 @@ impl<'a> RefRhs<'a> {
             e,
             e_b: efficacy(targets, AntigenSet::BOTH, p.w_cd19, p.w_cd22),
             lymphodepletion: sc.regimen().lymphodepletion(),
-            sw: Switches { toci: false, steroid: false, active: [b[0] > 0.0, b[1] > 0.0, b[2] > 0.0, b[3] > 0.0], auc: true },
+            sw: Switches {
+                toci: false,
+                steroid: false,
+                active: [b[0] > 0.0, b[1] > 0.0, b[2] > 0.0, b[3] > 0.0],
+                auc: true,
+            },
         }
     }
 

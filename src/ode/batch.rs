@@ -16,10 +16,9 @@
 //! evaluation; the output buffer is allocated once and reused across calls.
 
 use super::dopri5::{
-    cascade_end, cascade_fit, cascade_value_m, dense_core, initial_step_finish, initial_step_trial,
-    moments_rec, moments_series, node_exps, Control, A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
-    A65, A71, A73, A74, A75, A76, C2, C3, C4, C5, CASCADE_ERR_WEIGHT, D1, D3, D4, D5, D6, D7, E1, E3, E4, E5, E6,
-    E7,
+    cascade_end, cascade_fit, cascade_value_m, dense_core, initial_step_finish, initial_step_trial, moments_rec,
+    moments_series, node_exps, Control, A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64, A65, A71,
+    A73, A74, A75, A76, C2, C3, C4, C5, CASCADE_ERR_WEIGHT, D1, D3, D4, D5, D6, D7, E1, E3, E4, E5, E6, E7,
 };
 use super::fastexp::{exp as fexp, exp4};
 use super::{Cascade, Method, Stats, Tolerance};
@@ -34,7 +33,9 @@ pub type Lanes = [f64; LANES];
 
 /// Arithmetic that a model kernel is written in once, and compiled both for one problem
 /// (`f64`) and for four lanes ([`F64x4`]) with the same operations per lane.
-pub trait Real: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+pub trait Real:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
+{
     /// The same value on every lane.
     fn splat(v: f64) -> Self;
     /// [`super::fastexp::exp`] per lane.
@@ -440,7 +441,13 @@ impl<const N: usize> Dopri5Batch<N> {
 
     /// One step attempt on every active lane.
     #[inline(always)]
-    fn attempt<S: BatchSystem<N>>(&mut self, sys: &S, tol: &Tolerance<N>, active: &[bool; LANES], t_end: f64) -> [Outcome; LANES] {
+    fn attempt<S: BatchSystem<N>>(
+        &mut self,
+        sys: &S,
+        tol: &Tolerance<N>,
+        active: &[bool; LANES],
+        t_end: f64,
+    ) -> [Outcome; LANES] {
         let mut oc = [Outcome::Idle; LANES];
         let mut h = [0.0; LANES];
         let mut last = [false; LANES];
@@ -496,7 +503,8 @@ impl<const N: usize> Dopri5Batch<N> {
                 }
             };
         }
-        let (k1, mut k2, mut k3, mut k4, mut k5, mut k6, mut k7) = (self.k1, self.k2, self.k3, self.k4, self.k5, self.k6, self.k7);
+        let (k1, mut k2, mut k3, mut k4, mut k5, mut k6, mut k7) =
+            (self.k1, self.k2, self.k3, self.k4, self.k5, self.k6, self.k7);
         let mut ytmp = self.ytmp;
         let mut ynew = self.ynew;
         stage!(ytmp, |i, l| y[i][l] + h[l] * A21 * k1[i][l]);
@@ -607,8 +615,14 @@ impl<const N: usize> Dopri5Batch<N> {
             let th = (k as f64 + 1.0) * 0.25;
             for i in 0..N {
                 for l in 0..LANES {
-                    self.nodes[k][i][l] =
-                        dense_core(self.r[0][i][l], self.r[1][i][l], self.r[2][i][l], self.r[3][i][l], self.r[4][i][l], th);
+                    self.nodes[k][i][l] = dense_core(
+                        self.r[0][i][l],
+                        self.r[1][i][l],
+                        self.r[2][i][l],
+                        self.r[3][i][l],
+                        self.r[4][i][l],
+                        th,
+                    );
                 }
             }
             for ci in 0..nc {

@@ -1,9 +1,9 @@
 //! Dormand–Prince 5(4) (Hairer, Nørsett & Wanner, *Solving ODEs I*, II.5; the `DOPRI5`
 //! code): FSAL, PI step-size control, 4th-order continuous extension. Allocation-free.
 
+use super::fastexp::exp as fexp;
 use super::{Cascade, Method, OdeSystem, Stats, Stepper, Tolerance};
 use crate::error::SolveFailure;
-use super::fastexp::exp as fexp;
 use nalgebra::SVector;
 
 pub(crate) const C2: f64 = 1.0 / 5.0;
@@ -218,7 +218,13 @@ pub(crate) struct Control {
 
 impl Control {
     pub(crate) fn new() -> Self {
-        Self { h_next: 0.0, facold_beta: beta_pow(LN_FACOLD_MIN), reject_last: false, nan_seen: false, stats: Stats::default() }
+        Self {
+            h_next: 0.0,
+            facold_beta: beta_pow(LN_FACOLD_MIN),
+            reject_last: false,
+            nan_seen: false,
+            stats: Stats::default(),
+        }
     }
 
     /// State after a (re)start at a new point; keeps `h_next` and the counters.
@@ -301,7 +307,11 @@ fn norm_sq_weighted<const N: usize>(v: &[f64; N], sk: &[f64; N], w: &[f64; N]) -
 /// Hairer's starting step guess, first half: the trial step `h` (to evaluate `f(t + h, y + h
 /// f(t, y))` at) and the data the second half needs.
 #[inline]
-pub(crate) fn initial_step_trial<const N: usize>(y: &[f64; N], k1: &[f64; N], tol: &Tolerance<N>) -> (f64, [f64; N], f64) {
+pub(crate) fn initial_step_trial<const N: usize>(
+    y: &[f64; N],
+    k1: &[f64; N],
+    tol: &Tolerance<N>,
+) -> (f64, [f64; N], f64) {
     let w: [f64; N] = tol.weight.into();
     let mut sk = [0.0; N];
     for i in 0..N {
@@ -578,21 +588,28 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             freeze!(self.ytmp);
             sys.rhs(t + C4 * h, &self.ytmp, &mut self.k4);
             for i in 0..N {
-                self.ytmp[i] =
-                    y[i] + h * (A51 * self.k1[i] + A52 * self.k2[i] + A53 * self.k3[i] + A54 * self.k4[i]);
+                self.ytmp[i] = y[i] + h * (A51 * self.k1[i] + A52 * self.k2[i] + A53 * self.k3[i] + A54 * self.k4[i]);
             }
             freeze!(self.ytmp);
             sys.rhs(t + C5 * h, &self.ytmp, &mut self.k5);
             for i in 0..N {
                 self.ytmp[i] = y[i]
-                    + h * (A61 * self.k1[i] + A62 * self.k2[i] + A63 * self.k3[i] + A64 * self.k4[i] + A65 * self.k5[i]);
+                    + h * (A61 * self.k1[i]
+                        + A62 * self.k2[i]
+                        + A63 * self.k3[i]
+                        + A64 * self.k4[i]
+                        + A65 * self.k5[i]);
             }
             freeze!(self.ytmp);
             let t_new = if last { t_end } else { t + h };
             sys.rhs(t_new, &self.ytmp, &mut self.k6);
             for i in 0..N {
                 self.ynew[i] = y[i]
-                    + h * (A71 * self.k1[i] + A73 * self.k3[i] + A74 * self.k4[i] + A75 * self.k5[i] + A76 * self.k6[i]);
+                    + h * (A71 * self.k1[i]
+                        + A73 * self.k3[i]
+                        + A74 * self.k4[i]
+                        + A75 * self.k5[i]
+                        + A76 * self.k6[i]);
             }
             freeze!(self.ynew);
             sys.rhs(t_new, &self.ynew, &mut self.k7);
@@ -602,7 +619,11 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             let mut nw = 0.0;
             for i in 0..N {
                 let e = h
-                    * (E1 * self.k1[i] + E3 * self.k3[i] + E4 * self.k4[i] + E5 * self.k5[i] + E6 * self.k6[i]
+                    * (E1 * self.k1[i]
+                        + E3 * self.k3[i]
+                        + E4 * self.k4[i]
+                        + E5 * self.k5[i]
+                        + E6 * self.k6[i]
                         + E7 * self.k7[i]);
                 let sk = tol.atol[i] + tol.rtol * y[i].abs().max(self.ynew[i].abs());
                 let q = e / sk;
@@ -615,14 +636,19 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
                 self.r[2][i] = bspl;
                 self.r[3][i] = dy - h * self.k7[i] - bspl;
                 self.r[4][i] = h
-                    * (D1 * self.k1[i] + D3 * self.k3[i] + D4 * self.k4[i] + D5 * self.k5[i] + D6 * self.k6[i]
+                    * (D1 * self.k1[i]
+                        + D3 * self.k3[i]
+                        + D4 * self.k4[i]
+                        + D5 * self.k5[i]
+                        + D6 * self.k6[i]
                         + D7 * self.k7[i]);
             }
             if nc > 0 {
                 err += self.cascade_step(sys, &cas, t, h, tol);
             }
             let err = if nw > 0.0 { (err / nw).sqrt() } else { 0.0 };
-            let finite = err.is_finite() && self.ynew.iter().all(|v| v.is_finite()) && self.k7.iter().all(|v| v.is_finite());
+            let finite =
+                err.is_finite() && self.ynew.iter().all(|v| v.is_finite()) && self.k7.iter().all(|v| v.is_finite());
             if self.ctl.end(err, h, last, finite) {
                 self.t_prev = t;
                 self.t = t_new;
@@ -671,7 +697,14 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
         }
         for ci in 0..self.cas.n.min(4) {
             let c = self.cas.idx[ci];
-            out[c] = cascade_value(&self.ca[ci], self.cy0[ci], self.cas.base[ci], self.cas.rate[ci] * self.h_last, self.h_last, th);
+            out[c] = cascade_value(
+                &self.ca[ci],
+                self.cy0[ci],
+                self.cas.base[ci],
+                self.cas.rate[ci] * self.h_last,
+                self.h_last,
+                th,
+            );
         }
     }
 

@@ -196,7 +196,13 @@ impl Checker {
     pub fn amount(&mut self, key: &str, field: &str, got: f64, expected: f64, bound: f64) {
         let err = (got - expected).abs();
         let rel = if expected != 0.0 { err / expected.abs() } else { err };
-        let ratio = if bound > 0.0 { err / bound } else if err == 0.0 { 0.0 } else { f64::INFINITY };
+        let ratio = if bound > 0.0 {
+            err / bound
+        } else if err == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
         self.record(key, ratio, rel, "rel");
         if !(err <= bound) {
             self.fail(
@@ -211,10 +217,19 @@ impl Checker {
     /// A time (days): `|got - expected| <= bound`.
     pub fn time(&mut self, key: &str, field: &str, got: f64, expected: f64, bound: f64) {
         let err = (got - expected).abs();
-        let ratio = if bound > 0.0 { err / bound } else if err == 0.0 { 0.0 } else { f64::INFINITY };
+        let ratio = if bound > 0.0 {
+            err / bound
+        } else if err == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
         self.record(key, ratio, err, "day");
         if !(err <= bound) {
-            self.fail(field, format!("got {got:.17e}, expected {expected:.17e}, |diff| {err:.3e} day > bound {bound:.3e} day"));
+            self.fail(
+                field,
+                format!("got {got:.17e}, expected {expected:.17e}, |diff| {err:.3e} day > bound {bound:.3e} day"),
+            );
         }
     }
 
@@ -252,9 +267,17 @@ impl Checker {
     /// The margin table (worst |err| / bound and worst raw error per quantity).
     pub fn summary(&self, title: &str) -> String {
         let mut s = format!("\n=== {title}: {} checks, {} failures ===\n", self.n_checks, self.failures.len());
-        let _ = writeln!(s, "{:<34} {:>10}  {:<28} {:>10} {:<4} {}", "quantity", "err/bound", "(where)", "worst err", "", "(where)");
+        let _ = writeln!(
+            s,
+            "{:<34} {:>10}  {:<28} {:>10} {:<4} {}",
+            "quantity", "err/bound", "(where)", "worst err", "", "(where)"
+        );
         for (k, w) in &self.worst {
-            let _ = writeln!(s, "{:<34} {:>10.3e}  {:<28} {:>10.3e} {:<4} {}", k, w.ratio, w.ratio_ctx, w.err, w.unit, w.err_ctx);
+            let _ = writeln!(
+                s,
+                "{:<34} {:>10.3e}  {:<28} {:>10.3e} {:<4} {}",
+                k, w.ratio, w.ratio_ctx, w.err, w.unit, w.err_ctx
+            );
         }
         s
     }
@@ -318,7 +341,8 @@ impl ModelSlopes {
         let (k, kb) = self.kills(r);
         let u = 1.0 - p.eps_s * (r.steroid as u8 as f64);
         let tt = r.toci as u8 as f64;
-        let di = u * (p.p_i * 1e-9 * (k.iter().sum::<f64>() + kb) + p.p_ig * r.g) - p.k_i * (1.0 - p.c_t * tt) * (r.i - p.i_0);
+        let di = u * (p.p_i * 1e-9 * (k.iter().sum::<f64>() + kb) + p.p_ig * r.g)
+            - p.k_i * (1.0 - p.c_t * tt) * (r.i - p.i_0);
         di / r.i
     }
 
@@ -365,10 +389,9 @@ impl LeftStates {
     /// The left state at `t` (row at `t - LEFT_EPS`).
     pub fn at(&self, t: f64) -> &Row {
         let tl = (t - LEFT_EPS).max(0.0);
-        self.rows
-            .iter()
-            .find(|r| r.t == tl)
-            .unwrap_or_else(|| panic!("no left state at {t} (rows at {:?})", self.rows.iter().map(|r| r.t).collect::<Vec<_>>()))
+        self.rows.iter().find(|r| r.t == tl).unwrap_or_else(|| {
+            panic!("no left state at {t} (rows at {:?})", self.rows.iter().map(|r| r.t).collect::<Vec<_>>())
+        })
     }
 }
 
@@ -545,7 +568,14 @@ pub struct Allowance {
 
 /// Compare our endpoints with the reference object. Fields missing from `r` are skipped (the
 /// population CSV lacks some); `r` uses the names of `<name>_endpoints.json`.
-pub fn compare_endpoints(chk: &mut Checker, sc: &Scenario, sol: &Solution, r: &Map<String, Value>, tb: &TimeBounds, allow: Allowance) {
+pub fn compare_endpoints(
+    chk: &mut Checker,
+    sc: &Scenario,
+    sol: &Solution,
+    r: &Map<String, Value>,
+    tb: &TimeBounds,
+    allow: Allowance,
+) {
     let b = tb.b;
     let e = &sol.endpoints;
     let p = sc.params();
@@ -588,7 +618,9 @@ pub fn compare_endpoints(chk: &mut Checker, sc: &Scenario, sol: &Solution, r: &M
                     .events
                     .iter()
                     .zip(&tb.event)
-                    .filter(|(ev, _)| matches!(ev.kind, EventKind::TociReactive { .. } | EventKind::TociProphylactic) && ev.t == g)
+                    .filter(|(ev, _)| {
+                        matches!(ev.kind, EventKind::TociReactive { .. } | EventKind::TociProphylactic) && ev.t == g
+                    })
                     .map(|(_, &bd)| bd)
                     .next()
                     .unwrap_or(b.cross_c);
@@ -682,7 +714,12 @@ pub fn compare_endpoints(chk: &mut Checker, sc: &Scenario, sol: &Solution, r: &M
     }
 
     // ---- times of maxima (README: 1e-4 / 0.1 day; on a switch: that switch's bound)
-    for (k, g) in [("tmax", e.tmax), ("t_peak_il6", e.t_peak_il6), ("t_peak_ifng", e.t_peak_ifng), ("t_peak_signal", e.t_peak_signal)] {
+    for (k, g) in [
+        ("tmax", e.tmax),
+        ("t_peak_il6", e.t_peak_il6),
+        ("t_peak_ifng", e.t_peak_ifng),
+        ("t_peak_signal", e.t_peak_signal),
+    ] {
         if has(k) {
             let x = get(k).as_f64().unwrap();
             chk.time(k, k, g, x, tb.adjust(tb.maximum(g), x));
@@ -731,7 +768,11 @@ pub fn compare_events(chk: &mut Checker, sol: &Solution, reference: &[Value], tb
     if kinds(&ours) != kinds(reference) {
         chk.fail(
             "events",
-            format!("event log differs in kinds/order/details:\n    got      {:?}\n    expected {:?}", kinds(&ours), kinds(reference)),
+            format!(
+                "event log differs in kinds/order/details:\n    got      {:?}\n    expected {:?}",
+                kinds(&ours),
+                kinds(reference)
+            ),
         );
         return;
     }
@@ -761,7 +802,14 @@ impl Csv {
         let header: Vec<String> = lines.next().expect("header").split(',').map(|c| c.trim().to_string()).collect();
         let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(|c| c.trim().to_string()).collect()).collect();
         for (k, r) in rows.iter().enumerate() {
-            assert_eq!(r.len(), header.len(), "{}: row {k} has {} fields, header {}", path.display(), r.len(), header.len());
+            assert_eq!(
+                r.len(),
+                header.len(),
+                "{}: row {k} has {} fields, header {}",
+                path.display(),
+                r.len(),
+                header.len()
+            );
         }
         Self { header, rows }
     }
