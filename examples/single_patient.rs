@@ -42,6 +42,8 @@ fn main() -> Res {
     rows.sort_by(|a, b| a.t.total_cmp(&b.t));
 
     // ---------------------------------------------------------------- printed report
+    let rules = sc.regimen().rules();
+    let defs = sc.definitions();
     let f0 = sc.patient().f0(p.h);
     println!(
         "Nominal patient S1: marrow blasts {:.0}%, {:.1e} CD19 CAR-T cells on day 0, lymphodepletion,",
@@ -50,7 +52,7 @@ fn main() -> Res {
     );
     println!(
         "reactive tocilizumab (IL-6 signal >= {:.0} pg/mL) and steroids (>= {:.0} pg/mL)\n",
-        p.theta_toci, p.theta_ster
+        rules.toci_threshold, rules.steroid_threshold
     );
     println!("Event log");
     println!("  {:>9}  event", "day");
@@ -60,17 +62,18 @@ fn main() -> Res {
             EventKind::TociReactive { dose } => {
                 format!(
                     "tocilizumab dose {dose} (IL-6 signal reached {:.0} pg/mL), acts {:.0} days",
-                    p.theta_toci, p.tau_t
+                    rules.toci_threshold, rules.toci_window_days
                 )
             }
             EventKind::TociProphylactic => {
-                format!("tocilizumab (scheduled), acts {:.0} days", p.tau_t)
+                format!("tocilizumab (scheduled), acts {:.0} days", rules.toci_window_days)
             }
             EventKind::TociEnd => "tocilizumab effect ends".into(),
             EventKind::SteroidStart => {
-                format!("steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course", p.theta_ster, p.tau_s)
+                format!("steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course", rules.steroid_threshold, rules.steroid_course_days)
             }
             EventKind::SteroidEnd => "steroid course ends".into(),
+            EventKind::Model { name, .. } => name.to_string(),
             EventKind::Extinction { phenotype } => {
                 format!("last {} blast gone (extinct)", phenotype.name())
             }
@@ -160,10 +163,10 @@ fn main() -> Res {
         marks.push((d, OI_SKY));
     }
 
-    let present: Vec<Phenotype> = Phenotype::ALL.iter().copied().filter(|ph| sol.present[ph.index()]).collect();
+    let present: Vec<Phenotype> = Phenotype::ALL.iter().copied().filter(|ph| sol.present()[ph.index()]).collect();
     let cr_cells = p.h * 0.05 / 0.95;
-    let mrd_cells = p.h * p.mrd_threshold / (1.0 - p.mrd_threshold);
-    let thetas = p.crs_thresholds();
+    let mrd_cells = p.h * defs.mrd_threshold / (1.0 - defs.mrd_threshold);
+    let thetas = defs.crs_thresholds;
 
     for (col, t_max) in [(0usize, 42.0), (1usize, horizon)] {
         let when = if col == 0 { "first 6 weeks" } else { "first year" };
@@ -215,7 +218,7 @@ fn main() -> Res {
         )?;
         // 3. B cells
         let series: Vec<Curve<'_>> = vec![("normal B cells", OI_SKY, 3, Box::new(|r: &Row| r.b))];
-        let guides = [(p.b_recovery, "recovery threshold")];
+        let guides = [(defs.b_recovery, "recovery threshold")];
         panel(
             &panels[4 + col],
             &format!("normal B cells (aplasia), {when}"),

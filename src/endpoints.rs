@@ -12,6 +12,14 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind {
+    /// An event of a model's own (e.g. a threshold of a user model), by the model's name for
+    /// it and its index among the model's events.
+    Model {
+        /// The model's name for the event (the event log's `kind`).
+        name: &'static str,
+        /// Index among the model's events.
+        index: u32,
+    },
     /// A phenotype fell to `n_ext` cells and is extinct from now on.
     Extinction {
         /// The phenotype.
@@ -42,6 +50,7 @@ impl EventKind {
     /// `steroid_start`, `steroid_end`, `extinction`).
     pub fn name(&self) -> &'static str {
         match self {
+            EventKind::Model { name, .. } => name,
             EventKind::Extinction { .. } => "extinction",
             EventKind::Infusion { .. } => "infusion",
             EventKind::TociProphylactic | EventKind::TociReactive { .. } => "toci_dose",
@@ -179,6 +188,9 @@ pub struct Endpoints {
     /// Total blasts at the horizon.
     #[serde(rename = "Ltot_end")]
     pub ltot_end: f64,
+    /// Which endpoint groups the model observes (not written to files; see [`Observed`]).
+    #[serde(skip)]
+    pub observed: Observed,
 }
 
 impl Endpoints {
@@ -191,4 +203,97 @@ impl Endpoints {
     pub fn cd19_negative(&self) -> bool {
         self.cd19_negative_relapse == Some(true)
     }
+}
+
+/// The endpoint definitions every model's endpoints are read with (MODEL.md section 5):
+/// one value shared by the observer, the trial summary and the file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definitions {
+    /// Day at which response is assessed (and the end of the AUC and CRS windows), days.
+    pub assessment_day: f64,
+    /// Complete remission: marrow blast fraction below this at the assessment day (0.05);
+    /// relapse: a responder's fraction back at or above it.
+    pub cr_fraction: f64,
+    /// MRD negativity by flow cytometry: marrow blast fraction below this (1e-4).
+    pub mrd_threshold: f64,
+    /// MRD negativity by NGS (1e-6), for the summary's `mrd_neg_ngs_rate`.
+    pub mrd_ngs_threshold: f64,
+    /// CRS grade thresholds `theta_1..theta_4` on the IL-6 signal (pg/mL), strictly
+    /// increasing: the grade is the number reached by the assessment day.
+    pub crs_thresholds: [f64; 4],
+    /// B-cell count that ends B-cell aplasia (cells).
+    pub b_recovery: f64,
+    /// Transgene copies per ug genomic DNA per CAR-T cell (for `cmax_copies`).
+    pub copies_per_cell: f64,
+}
+
+impl Default for Definitions {
+    /// MODEL.md section 5 with REF-1's values.
+    fn default() -> Self {
+        Self {
+            assessment_day: 28.0,
+            cr_fraction: 0.05,
+            mrd_threshold: 1e-4,
+            mrd_ngs_threshold: 1e-6,
+            crs_thresholds: [50.0, 200.0, 1000.0, 5000.0],
+            b_recovery: 1e8,
+            copies_per_cell: 3e-7,
+        }
+    }
+}
+
+impl Definitions {
+    /// Check every value: a positive finite assessment day, fractions in (0, 1), strictly
+    /// increasing positive CRS thresholds, positive B-recovery level and copies per cell.
+    ///
+    /// # Errors
+    /// The first value out of its domain, named `endpoints.<field>`.
+    pub fn validate(&self) -> Result<(), crate::InputError> {
+        use crate::error::Domain;
+        Domain::Pos.check("endpoints.assessment_day", self.assessment_day)?;
+        Domain::OpenUnit.check("endpoints.cr_fraction", self.cr_fraction)?;
+        Domain::OpenUnit.check("endpoints.mrd_threshold", self.mrd_threshold)?;
+        Domain::OpenUnit.check("endpoints.mrd_ngs_threshold", self.mrd_ngs_threshold)?;
+        for (k, &th) in self.crs_thresholds.iter().enumerate() {
+            Domain::Pos.check(format!("endpoints.crs_thresholds[{k}]"), th)?;
+            if k > 0 && th <= self.crs_thresholds[k - 1] {
+                return Err(crate::InputError::Inconsistent {
+                    field: format!("endpoints.crs_thresholds[{k}]"),
+                    reason: format!(
+                        "CRS thresholds must increase strictly: {th} is not above {}",
+                        self.crs_thresholds[k - 1]
+                    ),
+                });
+            }
+        }
+        Domain::Pos.check("endpoints.b_recovery", self.b_recovery)?;
+        Domain::Pos.check("endpoints.copies_per_cell", self.copies_per_cell)?;
+        Ok(())
+    }
+}
+
+/// Which groups of endpoints a model's observables support (a model without a tumour has
+/// no response endpoints, one without IL-6 no CRS grade). Endpoints of a group that is not
+/// observed hold `false` / NaN / `None`, are left out of `<name>_endpoints.json`, left
+/// empty in `patients.csv` and not counted in a trial summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Observed {
+    /// Tumour and marrow: CR, MRD, relapse, cure, EFS, extinctions, `Ltot_*`.
+    pub tumour: bool,
+    /// Normal B cells: B recovery, `B_day28`, `B_end`.
+    pub b_cells: bool,
+    /// The IL-6 signal: CRS grade and onset, `peak_signal`.
+    pub il6_signal: bool,
+    /// Serum IL-6: `peak_il6`.
+    pub il6: bool,
+    /// IFN-gamma: `peak_ifng`.
+    pub ifng: bool,
+    /// Memory CAR-T: `M_end`.
+    pub memory: bool,
+}
+
+impl Observed {
+    /// Every group (the reference model).
+    pub const ALL: Observed = Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true };
 }

@@ -130,6 +130,11 @@ impl Domain {
             Err(InputError::OutOfDomain { field: field.to_string(), value, domain: self.words() })
         }
     }
+
+    /// [`Domain::check`], returning the value.
+    pub(crate) fn checked(self, field: impl fmt::Display, value: f64) -> Result<f64, InputError> {
+        self.check(field, value).map(|()| value)
+    }
 }
 
 /// Why a solve stopped before the horizon.

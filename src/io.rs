@@ -6,11 +6,11 @@
 //! are informational. Any other field is an error, as is a parameter the model does not
 //! have. Parameters missing from the file keep their REF-1 value.
 
-use crate::endpoints::Event;
+use crate::endpoints::{Definitions, Event};
 use crate::error::{Domain, InputError, ScenarioError};
 use crate::model::{Params, Phenotype};
 use crate::patient::Patient;
-use crate::regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};
+use crate::regimen::{Infusion, PolicyRules, Product, Regimen, SteroidPolicy, TociPolicy};
 use crate::scenario::Scenario;
 use crate::solve::Solution;
 use serde::{Deserialize, Serialize};
@@ -126,11 +126,14 @@ impl Scenario {
     pub fn from_json_str(s: &str) -> Result<Self, ScenarioError> {
         let f: ScenarioFile = serde_json::from_str(s)?;
         let mut params = Params::nominal();
+        let mut defs = Definitions::default();
+        let mut rules = PolicyRules::default();
         let mut b0_param = None;
         for (name, v) in &f.parameters {
             match (name.as_str(), v) {
                 ("K_C", None) => params.k_c = f64::INFINITY,
                 ("B_0", Some(v)) => b0_param = Some(*v),
+                (_, Some(v)) if legacy_parameter(name, *v, &mut defs, &mut rules)? => {}
                 (_, Some(v)) => params.set(name, *v)?,
                 (_, None) => {
                     return Err(InputError::Inconsistent {
@@ -142,6 +145,7 @@ impl Scenario {
             }
         }
         params.validate()?;
+        check_crs_order(&defs.crs_thresholds)?;
         let mut l = [0.0; 4];
         for (name, &v) in &f.initial_state.L {
             let ph = Phenotype::parse("initial_state.L", name)?;
@@ -172,8 +176,9 @@ impl Scenario {
             SteroidFile::Reactive => SteroidPolicy::Reactive,
             SteroidFile::None => SteroidPolicy::None,
         };
-        let regimen = Regimen::new(infusions, f.lymphodepletion, toci, ster)?;
-        Ok(Scenario::new(f.name.unwrap_or_else(|| "scenario".into()), params, patient, product, regimen, f.horizon)?)
+        let regimen = Regimen::new(infusions, f.lymphodepletion, toci, ster)?.with_rules(rules)?;
+        Ok(Scenario::new(f.name.unwrap_or_else(|| "scenario".into()), params, patient, product, regimen, f.horizon)?
+            .with_definitions(defs)?)
     }
 
     /// Read a scenario file.
@@ -186,6 +191,48 @@ impl Scenario {
             .map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
         Self::from_json_str(&s)
     }
+}
+
+/// The reference format keeps the policy numbers and the endpoint definitions among the
+/// `parameters` under their MODEL.md names; route them to [`PolicyRules`] and
+/// [`Definitions`]. Returns whether `name` was one of them.
+fn legacy_parameter(name: &str, v: f64, defs: &mut Definitions, rules: &mut PolicyRules) -> Result<bool, InputError> {
+    let field = format!("parameters.{name}");
+    match name {
+        "theta_toci" => rules.toci_threshold = Domain::Pos.checked(&field, v)?,
+        "tau_T" => rules.toci_window_days = Domain::Pos.checked(&field, v)?,
+        "n_toci" => rules.toci_max_reactive_doses = Domain::Count.checked(&field, v)? as u32,
+        "theta_ster" => rules.steroid_threshold = Domain::Pos.checked(&field, v)?,
+        "tau_S" => rules.steroid_course_days = Domain::Pos.checked(&field, v)?,
+        "theta_1" | "theta_2" | "theta_3" | "theta_4" => {
+            let k = (name.as_bytes()[6] - b'1') as usize;
+            defs.crs_thresholds[k] = Domain::Pos.checked(&field, v)?;
+        }
+        "mrd_threshold" => defs.mrd_threshold = Domain::OpenUnit.checked(&field, v)?,
+        "b_recovery" => defs.b_recovery = Domain::Pos.checked(&field, v)?,
+        "copies_per_cell" => defs.copies_per_cell = Domain::Pos.checked(&field, v)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The CRS thresholds of a scenario file must increase strictly (named as MODEL.md does).
+fn check_crs_order(th: &[f64; 4]) -> Result<(), InputError> {
+    for k in 1..4 {
+        if th[k] <= th[k - 1] {
+            return Err(InputError::Inconsistent {
+                field: format!("parameters.theta_{}", k + 1),
+                reason: format!(
+                    "CRS thresholds must increase strictly: theta_{} = {} is not above theta_{} = {}",
+                    k + 1,
+                    th[k],
+                    k,
+                    th[k - 1]
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -243,7 +290,7 @@ pub fn fmt_f64(v: f64) -> String {
 /// The trajectory CSV (reference format): `t,E,M,X,L_<phenotype>...,B,G,I,I_eff,T,S` with
 /// one `L_` column per phenotype present at t = 0.
 pub fn trajectory_csv(sol: &Solution) -> String {
-    rows_csv(&sol.rows, sol.present)
+    rows_csv(&sol.rows, sol.present())
 }
 
 /// Trajectory rows as CSV in the reference format, with an `L_` column for each phenotype

@@ -85,14 +85,14 @@ pub mod solve;
 pub mod summary;
 pub mod trial;
 
-pub use endpoints::{Endpoints, Event, EventKind};
+pub use endpoints::{Definitions, Endpoints, Event, EventKind, Observed};
 pub use error::{Error, InputError, ScenarioError, SolveError, SolveFailure};
-pub use model::{Antigen, AntigenSet, MinimalInit, MinimalParams, MinimalSolver, Params, Phenotype};
+pub use model::{Antigen, AntigenSet, Drug, MinimalInit, MinimalParams, MinimalSolver, Model, ModelInfo, Observable, Params, Phenotype};
 pub use ode::{Method, Stats};
 pub use patient::Patient;
-pub use regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};
-pub use scenario::{AtolScales, Scenario, SolverConfig};
-pub use solve::{simulate, Grid, OutputSpec, Row, Solution};
+pub use regimen::{Infusion, PolicyRules, Product, Regimen, SteroidPolicy, TociPolicy};
+pub use scenario::Scenario;
+pub use solve::{run_model, simulate, AtolScales, Grid, OutputSpec, Row, Solution, SolverConfig};
 
 /// The README's Rust snippets, compiled and run as doctests so that they stay correct.
 #[doc = include_str!("../README.md")]

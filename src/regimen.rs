@@ -62,7 +62,8 @@ pub struct Infusion {
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(tag = "policy", rename_all = "lowercase")]
 pub enum TociPolicy {
-    /// A dose when the IL-6 signal reaches `theta_toci` from below, at most `n_toci` doses.
+    /// A dose when the IL-6 signal reaches [`PolicyRules::toci_threshold`] from below, at
+    /// most [`PolicyRules::toci_max_reactive_doses`] doses.
     #[default]
     Reactive,
     /// Doses at fixed times (days).
@@ -78,20 +79,70 @@ pub enum TociPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "policy", rename_all = "lowercase")]
 pub enum SteroidPolicy {
-    /// One course when the IL-6 signal reaches `theta_ster` from below.
+    /// One course when the IL-6 signal reaches [`PolicyRules::steroid_threshold`] from below.
     #[default]
     Reactive,
     /// No steroids.
     None,
 }
 
-/// Infusion schedule, lymphodepletion and CRS-management policies.
+/// The numbers of the CRS-management policies: trigger thresholds on the IL-6 signal, how
+/// long a dose or a course acts, and how many reactive doses may be given. MODEL.md calls
+/// them `theta_toci`, `tau_T`, `n_toci`, `theta_ster`, `tau_S` (the reference JSON format
+/// reads them from `parameters` under those names).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRules {
+    /// Reactive tocilizumab: a dose when the IL-6 signal reaches this from below (pg/mL;
+    /// `theta_toci`, REF-1 200 = theta_2).
+    pub toci_threshold: f64,
+    /// How long one tocilizumab dose acts (days; `tau_T`, 14). A dose while one acts extends
+    /// the window to the later end.
+    pub toci_window_days: f64,
+    /// At most this many reactive tocilizumab doses (`n_toci`, 1).
+    pub toci_max_reactive_doses: u32,
+    /// Reactive steroids: one course when the IL-6 signal reaches this from below (pg/mL;
+    /// `theta_ster`, REF-1 1000 = theta_3).
+    pub steroid_threshold: f64,
+    /// How long the steroid course acts (days; `tau_S`, 7).
+    pub steroid_course_days: f64,
+}
+
+impl Default for PolicyRules {
+    /// REF-1's values.
+    fn default() -> Self {
+        Self {
+            toci_threshold: 200.0,
+            toci_window_days: 14.0,
+            toci_max_reactive_doses: 1,
+            steroid_threshold: 1000.0,
+            steroid_course_days: 7.0,
+        }
+    }
+}
+
+impl PolicyRules {
+    /// Check every value: positive, finite thresholds and durations.
+    ///
+    /// # Errors
+    /// The first bad value, named by its MODEL.md name (`parameters.theta_toci`, ...).
+    pub fn validate(&self) -> Result<(), InputError> {
+        Domain::Pos.check("parameters.theta_toci", self.toci_threshold)?;
+        Domain::Pos.check("parameters.tau_T", self.toci_window_days)?;
+        Domain::Pos.check("parameters.theta_ster", self.steroid_threshold)?;
+        Domain::Pos.check("parameters.tau_S", self.steroid_course_days)?;
+        Ok(())
+    }
+}
+
+/// Infusion schedule, lymphodepletion and CRS-management policies with their numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regimen {
     infusions: Vec<Infusion>,
     lymphodepletion: bool,
     tocilizumab: TociPolicy,
     steroids: SteroidPolicy,
+    rules: PolicyRules,
 }
 
 impl Regimen {
@@ -116,7 +167,7 @@ impl Regimen {
         if let TociPolicy::Prophylactic { times } = &tocilizumab {
             check_times("policies.tocilizumab.times", times.iter().copied(), "")?;
         }
-        Ok(Self { infusions, lymphodepletion, tocilizumab, steroids })
+        Ok(Self { infusions, lymphodepletion, tocilizumab, steroids, rules: PolicyRules::default() })
     }
 
     /// One infusion of `cells` at day 0 with lymphodepletion and reactive tocilizumab and
@@ -145,7 +196,27 @@ impl Regimen {
     /// # Errors
     /// Bad prophylactic times.
     pub fn with_tocilizumab(self, tocilizumab: TociPolicy) -> Result<Self, InputError> {
-        Self::new(self.infusions, self.lymphodepletion, tocilizumab, self.steroids)
+        let rules = self.rules;
+        Ok(Self::new(self.infusions, self.lymphodepletion, tocilizumab, self.steroids)?.with_rules_unchecked(rules))
+    }
+
+    /// The same regimen with other policy numbers (validated).
+    ///
+    /// # Errors
+    /// A threshold or duration that is not finite and > 0.
+    pub fn with_rules(self, rules: PolicyRules) -> Result<Self, InputError> {
+        rules.validate()?;
+        Ok(self.with_rules_unchecked(rules))
+    }
+
+    fn with_rules_unchecked(mut self, rules: PolicyRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The policy numbers (thresholds, windows, dose counts).
+    pub fn rules(&self) -> &PolicyRules {
+        &self.rules
     }
 
     /// The same regimen with another steroid policy.

@@ -1,9 +1,8 @@
-//! A complete single-patient problem ([`Scenario`]) and the solver settings
-//! ([`SolverConfig`]).
+//! A complete single-patient problem of the reference model ([`Scenario`]).
 
+use crate::endpoints::Definitions;
 use crate::error::{Domain, InputError};
 use crate::model::{Params, Phenotype};
-use crate::ode::Method;
 use crate::patient::Patient;
 use crate::regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};
 use serde::Serialize;
@@ -18,6 +17,7 @@ pub struct Scenario {
     product: Product,
     regimen: Regimen,
     horizon: f64,
+    definitions: Definitions,
 }
 
 impl Scenario {
@@ -52,7 +52,7 @@ impl Scenario {
                 });
             }
         }
-        Ok(Self { name: name.into(), params, patient, product, regimen, horizon })
+        Ok(Self { name: name.into(), params, patient, product, regimen, horizon, definitions: Definitions::default() })
     }
 
     /// The nominal scenario S1: REF-1, the nominal patient (f0 = 0.5), a CD19 product of 1e8
@@ -112,6 +112,27 @@ impl Scenario {
     pub fn horizon(&self) -> f64 {
         self.horizon
     }
+    /// Endpoint definitions.
+    pub fn definitions(&self) -> &Definitions {
+        &self.definitions
+    }
+
+    /// The same scenario with other endpoint definitions (validated; the assessment day must
+    /// lie within the horizon).
+    ///
+    /// # Errors
+    /// As [`Definitions::validate`], or an assessment day beyond the horizon.
+    pub fn with_definitions(mut self, definitions: Definitions) -> Result<Self, InputError> {
+        definitions.validate()?;
+        if definitions.assessment_day > self.horizon {
+            return Err(InputError::Inconsistent {
+                field: "endpoints.assessment_day".into(),
+                reason: format!("day {} is beyond the horizon {}", definitions.assessment_day, self.horizon),
+            });
+        }
+        self.definitions = definitions;
+        Ok(self)
+    }
 
     /// The same scenario with another name.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
@@ -156,137 +177,6 @@ impl Scenario {
     }
 }
 
-/// Scales of the absolute tolerance: `atol_i = atol_factor x scale_i` (MODEL.md section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct AtolScales {
-    /// Cell states E, M, X, B and the AUC (default 1e8 cells).
-    pub cells: f64,
-    /// `ln L_j` (default 1: relative accuracy on blasts).
-    pub ln_blasts: f64,
-    /// G and I (default 5 pg/mL, the baseline).
-    pub cytokines: f64,
-}
-
-impl Default for AtolScales {
-    fn default() -> Self {
-        Self { cells: 1e8, ln_blasts: 1.0, cytokines: 5.0 }
-    }
-}
-
-/// Solver settings. The default is MODEL.md's default tolerance: rtol 1e-6 and
-/// `atol_i = 1e-6 x scale_i`. Setting rtol alone ([`SolverConfig::with_rtol`]) scales atol
-/// with it, so "rtol 1e-9" means both.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SolverConfig {
-    rtol: f64,
-    atol_factor: Option<f64>,
-    scales: AtolScales,
-    max_steps: u64,
-    h_max: f64,
-    method: Method,
-}
-
-impl Default for SolverConfig {
-    fn default() -> Self {
-        Self {
-            rtol: 1e-6,
-            atol_factor: None,
-            scales: AtolScales::default(),
-            max_steps: 1_000_000,
-            h_max: f64::INFINITY,
-            method: Method::Dopri5Exp,
-        }
-    }
-}
-
-impl SolverConfig {
-    /// Default settings with relative tolerance `rtol` (and atol scaled with it).
-    ///
-    /// # Errors
-    /// `rtol` not in (0, 1).
-    pub fn with_rtol(rtol: f64) -> Result<Self, InputError> {
-        Domain::OpenUnit.check("solver.rtol", rtol)?;
-        Ok(Self { rtol, ..Self::default() })
-    }
-
-    /// Set the atol factor separately from rtol (`atol_i = factor x scale_i`).
-    ///
-    /// # Errors
-    /// `factor` not in (0, 1).
-    pub fn atol_factor(mut self, factor: f64) -> Result<Self, InputError> {
-        Domain::OpenUnit.check("solver.atol", factor)?;
-        self.atol_factor = Some(factor);
-        Ok(self)
-    }
-
-    /// Set the atol scales.
-    ///
-    /// # Errors
-    /// A scale that is not finite and > 0.
-    pub fn scales(mut self, scales: AtolScales) -> Result<Self, InputError> {
-        Domain::Pos.check("solver.scales.cells", scales.cells)?;
-        Domain::Pos.check("solver.scales.ln_blasts", scales.ln_blasts)?;
-        Domain::Pos.check("solver.scales.cytokines", scales.cytokines)?;
-        self.scales = scales;
-        Ok(self)
-    }
-
-    /// Set the step limit per solve (accepted + rejected steps).
-    ///
-    /// # Errors
-    /// Zero.
-    pub fn max_steps(mut self, n: u64) -> Result<Self, InputError> {
-        if n == 0 {
-            return Err(InputError::OutOfDomain { field: "solver.max_steps".into(), value: 0.0, domain: ">= 1" });
-        }
-        self.max_steps = n;
-        Ok(self)
-    }
-
-    /// Set the largest step (days).
-    ///
-    /// # Errors
-    /// Not > 0.
-    pub fn h_max(mut self, h: f64) -> Result<Self, InputError> {
-        if !(h > 0.0) {
-            return Err(InputError::OutOfDomain { field: "solver.h_max".into(), value: h, domain: "> 0" });
-        }
-        self.h_max = h;
-        Ok(self)
-    }
-
-    /// Set the method.
-    pub fn method(mut self, method: Method) -> Self {
-        self.method = method;
-        self
-    }
-
-    /// Relative tolerance.
-    pub fn rtol(&self) -> f64 {
-        self.rtol
-    }
-    /// The atol factor (`rtol` unless set).
-    pub fn atol(&self) -> f64 {
-        self.atol_factor.unwrap_or(self.rtol)
-    }
-    /// The atol scales.
-    pub fn atol_scales(&self) -> AtolScales {
-        self.scales
-    }
-    /// Step limit.
-    pub fn step_limit(&self) -> u64 {
-        self.max_steps
-    }
-    /// Largest step.
-    pub fn max_step(&self) -> f64 {
-        self.h_max
-    }
-    /// Method.
-    pub fn method_used(&self) -> Method {
-        self.method
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,9 +195,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.clone().with_regimen(late).unwrap_err().field(), "product.schedule[1].t");
-        let mut p = Params::nominal();
-        p.theta_2 = 20.0;
-        assert_eq!(s.clone().with_params(p).unwrap_err().field(), "parameters.theta_2");
+        let mut d = Definitions::default();
+        d.crs_thresholds[1] = 20.0;
+        assert_eq!(s.clone().with_definitions(d).unwrap_err().field(), "endpoints.crs_thresholds[1]");
+        let rules = crate::PolicyRules { toci_window_days: -3.0, ..Default::default() };
+        assert_eq!(s.regimen().clone().with_rules(rules).unwrap_err().field(), "parameters.tau_T");
         let mut p = Params::nominal();
         p.k_i = 0.0;
         assert_eq!(s.with_params(p).unwrap_err().field(), "parameters.k_I");
@@ -326,11 +218,7 @@ mod tests {
             ("K_C", f64::NEG_INFINITY),
             ("f_mem", 1.5),
             ("eps_T", -0.1),
-            ("mrd_threshold", 1.0),
-            ("tau_T", -3.0),
             ("k_I", 0.0),
-            ("n_toci", 1.5),
-            ("theta_1", f64::INFINITY),
         ] {
             let e = p.set(name, bad).unwrap_err();
             assert_eq!(e.field(), format!("parameters.{name}"), "{name} = {bad}");
@@ -338,6 +226,10 @@ mod tests {
         assert!(p.set("K_C", f64::INFINITY).is_ok(), "no capacity is valid");
         assert!(p.set("k_X", 0.0).is_ok(), "zero switches parts off");
         assert!(p.set("bogus", 1.0).is_err());
+        // policy numbers and endpoint definitions are not model parameters
+        assert!(p.set("theta_toci", 100.0).is_err());
+        assert!(p.set("mrd_threshold", 1e-4).is_err());
+        use crate::solve::SolverConfig;
         assert!(SolverConfig::with_rtol(0.0).is_err());
         assert!(SolverConfig::with_rtol(1.0).is_err());
         assert!(SolverConfig::with_rtol(f64::NAN).is_err());

@@ -29,7 +29,7 @@ use crate::endpoints::Endpoints;
 use crate::error::{InputError, SolveError};
 use crate::ode::Stats;
 use crate::population::{Covariates, Population, VirtualPatient};
-use crate::scenario::SolverConfig;
+use crate::solve::SolverConfig;
 use crate::solve::{grid_times, run, Grid, Row};
 use crate::summary::{Accumulate, GradeCounts, KaplanMeier, LinearHistogram, LogHistogram, Rate, Stratified};
 use rayon::prelude::*;

@@ -345,7 +345,7 @@ fn every_reference_draw_gives_a_valid_scenario() {
 fn extreme_populations_still_give_valid_patients() {
     // Absurd CVs, U-shaped Betas, log-uniforms over 600 decades, a heavy weight tail and a
     // split template: the clamps keep every draw inside its domain.
-    let names = ["rho_E", "K_A", "tau_LD", "H", "K_C", "k_kill", "theta_toci", "K_k", "k_I"];
+    let names = ["rho_E", "K_A", "tau_LD", "H", "K_C", "k_kill", "delta_M", "K_k", "k_I"];
     let mut b = Population::builder(Params::nominal());
     for name in names {
         b = b.variability(name, 1e3);

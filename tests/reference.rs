@@ -83,7 +83,7 @@ fn trajectory(b: Bounds, tbnd: TrajBounds) {
         // Columns: one L_ per phenotype present at t = 0 (README).
         let ours_l: Vec<String> = cartkin::Phenotype::ALL
             .iter()
-            .filter(|p| sol.present[p.index()])
+            .filter(|p| sol.present()[p.index()])
             .map(|p| format!("L_{}", p.name()))
             .collect();
         let theirs_l: Vec<String> = csv.header.iter().filter(|h| h.starts_with("L_")).cloned().collect();

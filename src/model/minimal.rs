@@ -10,7 +10,8 @@ use crate::error::{Domain, InputError, SolveFailure};
 use crate::ode::batch::{F64x4, Real};
 use crate::ode::fastexp::{exp as fexp, exp4};
 use crate::ode::{BatchSystem, Cascade, Dopri5, Dopri5Batch, Lanes, OdeSystem, Stats, Stepper, Tolerance};
-use crate::scenario::SolverConfig;
+use super::{Model, ModelInfo, Observable};
+use crate::solve::SolverConfig;
 use nalgebra::SVector;
 use serde::Serialize;
 
@@ -436,5 +437,103 @@ fn natural_rows(rows: &mut [[f64; 6]]) {
     }
     for r in chunks.into_remainder() {
         *r = [r[0], r[1], fexp(r[2]), fexp(r[3]), r[4], r[5]];
+    }
+}
+
+/// The minimal model of one patient as a [`Model`] of the generic driver: parameters and
+/// initial state, no switches, no events of its own. Rows are the natural state
+/// `(E, M, L, N, B, I)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinimalModel {
+    /// Parameters.
+    pub params: MinimalParams,
+    /// Initial state (day 0, the product already in `E`).
+    pub init: MinimalInit,
+}
+
+static MINIMAL_INFO: ModelInfo = ModelInfo {
+    name: "minimal",
+    version: "1",
+    states: &["E", "M", "lnL", "lnN", "B", "I"],
+    units: &["cells", "cells", "ln cells", "ln cells", "cells", "pg/mL"],
+};
+
+impl Model<6> for MinimalModel {
+    type Mode = ();
+    type Row = [f64; 6];
+
+    fn info(&self) -> &ModelInfo {
+        &MINIMAL_INFO
+    }
+
+    fn start(&self) -> (SVector<f64, 6>, ()) {
+        let i = &self.init;
+        (SVector::from([i.e, i.m, i.l.ln(), i.n.ln(), i.b, i.i]), ())
+    }
+
+    fn atol(&self, cfg: &SolverConfig) -> SVector<f64, 6> {
+        let a = cfg.atol();
+        let s = cfg.atol_scales();
+        SVector::from([a * s.cells, a * s.cells, a * s.ln_blasts, a * s.ln_blasts, a * s.cells, a * s.cytokines])
+    }
+
+    fn non_negative(&self) -> u64 {
+        NON_NEGATIVE
+    }
+
+    #[inline]
+    fn rhs(&self, _: &(), t: f64, y: &SVector<f64, 6>, dy: &mut SVector<f64, 6>) {
+        OdeSystem::rhs(&self.params, t, y, dy)
+    }
+
+    fn cascade(&self, _: &()) -> Cascade {
+        OdeSystem::cascade(&self.params)
+    }
+
+    #[inline]
+    fn cascade_source(&self, _: &(), t: f64, y: &SVector<f64, 6>, ci: usize) -> Option<f64> {
+        OdeSystem::cascade_source(&self.params, t, y, ci)
+    }
+
+    /// The minimal model has no memory fraction: the cells enter `E`.
+    fn infuse(&self, _: &mut (), y: &mut SVector<f64, 6>, cells: f64) {
+        y[0] += cells;
+    }
+
+    fn observe(&self, _: &(), obs: Observable, y: &SVector<f64, 6>, dy: &SVector<f64, 6>) -> Option<(f64, f64)> {
+        let (l, n) = (y[2].exp(), y[3].exp());
+        Some(match obs {
+            Observable::CarT => (y[0] + y[1], dy[0] + dy[1]),
+            Observable::CarTMemory => (y[1], dy[1]),
+            Observable::Tumour => (l + n, l * dy[2] + n * dy[3]),
+            Observable::LnTumour => ((l + n).ln(), (l * dy[2] + n * dy[3]) / (l + n)),
+            Observable::BCells => (y[4], dy[4]),
+            Observable::Il6 | Observable::Il6Signal => (y[I], dy[I]),
+            _ => return None,
+        })
+    }
+
+    fn n_clones(&self) -> usize {
+        2
+    }
+
+    fn clone_label(&self, j: usize) -> crate::Phenotype {
+        if j == 0 {
+            crate::Phenotype::CD22_NEG
+        } else {
+            crate::Phenotype::DOUBLE_NEG
+        }
+    }
+
+    fn clone_present(&self, _j: usize) -> bool {
+        true
+    }
+
+    fn clone_ln(&self, _: &(), j: usize, y: &SVector<f64, 6>) -> Option<f64> {
+        Some(y[2 + j])
+    }
+
+    fn row(&self, _: &(), _t: f64, y: &SVector<f64, 6>) -> [f64; 6] {
+        natural(y)
     }
 }

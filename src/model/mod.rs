@@ -1,184 +1,243 @@
-//! The equations: the reference model (MODEL.md sections 1-4) and its parameters.
+//! Models: the [`Model`] trait that every model implements, the shared vocabulary of
+//! [`Observable`]s that endpoints are computed from, and the built-in models.
 //!
-//! The state vector of the reference model has a fixed layout of [`NSTATE`] components,
-//! `[E, M, X, ln L_0, ln L_1, ln L_2, ln L_3, B, G, I, Q]`, where `L_j` are the blasts of
-//! the four phenotypes in canonical order ([`Phenotype::ALL`]) and `Q` is the running
-//! AUC of `C = E + M + X` over [0, 28]. Blasts are integrated as `ln L_j` (they fall from
-//! ~1e12 to far below one cell); absent and extinct phenotypes are switched off and
-//! contribute nothing.
+//! A model is one value that knows its state layout and its equations *for one patient*:
+//! the reference model of MODEL.md ([`reference::RefModel`], built from a
+//! [`crate::Scenario`]), the minimal model of MODEL.md section 7 ([`MinimalModel`]), or a
+//! model of your own (see `examples/custom_model.rs`). The generic driver
+//! ([`crate::solve::run_model`]) integrates any of them between events, applies the
+//! regimen (infusions, tocilizumab and steroid switches), fires the model's own events, and
+//! feeds the endpoint observer ([`crate::endpoints::Observer`]) through the model's
+//! observation map ([`Model::observe`]).
+//!
+//! Everything is monomorphised: the driver is generic over `M: Model<N>`, so a model's
+//! right-hand side and observation map are inlined into its own copy of the driver.
 
 mod antigen;
 pub mod minimal;
 mod params;
+pub mod reference;
 
 pub use antigen::{efficacy, Antigen, AntigenSet, Phenotype};
-pub use minimal::{MinimalInit, MinimalParams, MinimalSolver};
+pub use minimal::{MinimalInit, MinimalModel, MinimalParams, MinimalSolver};
 pub use params::Params;
+pub use reference::{idx, RefModel, NSTATE};
 
-use crate::ode::{Cascade, OdeSystem};
+use crate::endpoints::EventKind;
+use crate::ode::Cascade;
+use crate::solve::SolverConfig;
 use nalgebra::SVector;
 
-/// Number of components of the reference model's state vector.
-pub const NSTATE: usize = 11;
+/// What a model is called and what its states are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Short name (`reference`, `minimal`, ...): how studies and the command line select it.
+    pub name: &'static str,
+    /// Version of the model's equations (MODEL.md's `model_version` for the reference).
+    pub version: &'static str,
+    /// State names, in state-vector order.
+    pub states: &'static [&'static str],
+    /// Unit of each state, in state-vector order.
+    pub units: &'static [&'static str],
+}
 
-/// Indices into the reference model's state vector.
-pub mod idx {
-    /// Effector CAR-T cells (cells).
-    pub const E: usize = 0;
+/// The shared vocabulary of observables: every endpoint is computed from these, so a model
+/// gets the endpoints of every observable it maps. Each is optional: a model without a
+/// tumour has no response endpoints, one without IL-6 no CRS grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Observable {
+    /// All CAR-T cells (cells). Every model must map it.
+    CarT,
     /// Memory CAR-T cells (cells).
-    pub const M: usize = 1;
-    /// Exhausted CAR-T cells (cells).
-    pub const X: usize = 2;
-    /// `ln L_j` of phenotype `j` is at `LN_L + j`.
-    pub const LN_L: usize = 3;
+    CarTMemory,
+    /// Running AUC of [`Observable::CarT`] over the assessment window `[0, day 28]`
+    /// (cells x day), when the model integrates it as a quadrature state.
+    CarTAuc,
+    /// All tumour cells (cells).
+    Tumour,
+    /// `ln` of all tumour cells (the crossing function of relapse).
+    LnTumour,
     /// Normal B cells (cells).
-    pub const B: usize = 7;
+    BCells,
+    /// The IL-6 signal that grades CRS and triggers treatment (pg/mL).
+    Il6Signal,
+    /// Serum IL-6 (pg/mL).
+    Il6,
     /// IFN-gamma (pg/mL).
-    pub const G: usize = 8;
-    /// IL-6 (pg/mL).
-    pub const I: usize = 9;
-    /// AUC of C over [0, 28] (cells x day).
-    pub const Q: usize = 10;
+    Ifng,
 }
 
-/// The piecewise-constant switches of one integration segment.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Switches {
-    /// Tocilizumab acting, `T(t)`.
-    pub toci: bool,
-    /// Steroids acting, `S(t)`.
-    pub steroid: bool,
-    /// Phenotype present and not extinct.
-    pub active: [bool; 4],
-    /// Before day 28: the AUC accumulates.
-    pub auc: bool,
+/// A drug switch that a regimen turns on and off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drug {
+    /// Tocilizumab (IL-6 receptor blockade).
+    Tocilizumab,
+    /// Corticosteroids.
+    Steroids,
 }
 
-/// The right-hand side of the reference model for one segment (fixed switches).
-#[derive(Debug, Clone)]
-pub(crate) struct RefRhs<'a> {
-    pub p: &'a Params,
-    /// Efficacy per phenotype.
-    pub e: [f64; 4],
-    /// Efficacy against normal B cells.
-    pub e_b: f64,
-    /// Lymphodepletion given (h(t) on).
-    pub lymphodepletion: bool,
-    pub sw: Switches,
-}
+/// A model the generic driver can solve: the equations of one patient with `N` states.
+///
+/// Required: the state layout ([`Model::info`]), the start ([`Model::start`]), the absolute
+/// tolerances, the right-hand side, how an infusion enters the state, the observation map
+/// (at least [`Observable::CarT`]) and the trajectory row. Everything else has a default
+/// (no cascade, no drug effects, no events of its own, no clones).
+///
+/// The right-hand side must be allocation-free and infallible; the driver calls it with the
+/// model's piecewise-constant [`Model::Mode`] (its switches), which only the model's own
+/// events, drug switches and time breaks change.
+pub trait Model<const N: usize>: Sync {
+    /// The piecewise-constant switches of one integration segment (drugs acting, clones
+    /// extinct, windows open, ...).
+    type Mode: Copy + std::fmt::Debug;
+    /// One trajectory row (see [`crate::solve::Row`] for the reference model's).
+    type Row: Clone + std::fmt::Debug + Send;
 
-impl<'a> RefRhs<'a> {
-    /// The right-hand side of `sc` with the switches of day 0: no tocilizumab, no steroids,
-    /// every phenotype present at t = 0 active, the AUC accumulating.
-    pub fn at_start(sc: &'a crate::Scenario) -> Self {
-        let p = sc.params();
-        let targets = sc.product().targets();
-        let mut e = [0.0; 4];
-        for ph in Phenotype::ALL {
-            e[ph.index()] = efficacy(targets, ph.antigens(), p.w_cd19, p.w_cd22);
-        }
-        let b = sc.patient().blasts();
-        Self {
-            p,
-            e,
-            e_b: efficacy(targets, AntigenSet::BOTH, p.w_cd19, p.w_cd22),
-            lymphodepletion: sc.regimen().lymphodepletion(),
-            sw: Switches {
-                toci: false,
-                steroid: false,
-                active: [b[0] > 0.0, b[1] > 0.0, b[2] > 0.0, b[3] > 0.0],
-                auc: true,
-            },
-        }
-    }
+    /// Name, version and state layout.
+    fn info(&self) -> &ModelInfo;
 
-    /// The IL-6 signal `I_eff = I (1 - eps_T T)`.
+    /// State and switches at t = 0, before the events of t = 0 (infusions at day 0 are
+    /// regimen events).
+    fn start(&self) -> (SVector<f64, N>, Self::Mode);
+
+    /// Absolute tolerance of each state for the solver settings `cfg`.
+    fn atol(&self, cfg: &SolverConfig) -> SVector<f64, N>;
+
+    /// Whether state `i` takes part in the error norm under `mode` (switched-off states do
+    /// not). Default: every state.
     #[inline]
-    pub fn i_eff(&self, y: &SVector<f64, NSTATE>) -> f64 {
-        y[idx::I] * self.signal_factor()
+    fn in_error_norm(&self, mode: &Self::Mode, i: usize) -> bool {
+        let _ = (mode, i);
+        true
     }
 
-    /// `1 - eps_T T`.
+    /// States that cannot be negative (bit `i` for state `i`, see
+    /// [`crate::ode::OdeSystem::non_negative`]). Default: none.
     #[inline]
-    pub fn signal_factor(&self) -> f64 {
-        if self.sw.toci {
-            1.0 - self.p.eps_t
-        } else {
-            1.0
-        }
-    }
-
-    /// Total blasts `L_tot` (cells).
-    #[inline]
-    pub fn l_tot(&self, y: &SVector<f64, NSTATE>) -> f64 {
-        let mut s = 0.0;
-        for j in 0..4 {
-            if self.sw.active[j] {
-                s += y[idx::LN_L + j].exp();
-            }
-        }
-        s
-    }
-}
-
-impl OdeSystem<NSTATE> for RefRhs<'_> {
-    /// Cell counts, cytokines and the AUC cannot be negative.
     fn non_negative(&self) -> u64 {
-        [idx::E, idx::M, idx::X, idx::B, idx::G, idx::I, idx::Q].iter().fold(0, |m, &i| m | 1 << i)
+        0
     }
 
-    /// IFN-gamma and IL-6 are a one-way linear cascade: G <- core, I <- core + G.
-    fn cascade(&self) -> Cascade {
-        let k_i = if self.sw.toci { self.p.k_i * (1.0 - self.p.c_t) } else { self.p.k_i };
-        Cascade {
-            n: 2,
-            idx: [idx::G, idx::I, 0, 0],
-            rate: [self.p.k_g, k_i, 0.0, 0.0],
-            base: [self.p.g_0, self.p.i_0, 0.0, 0.0],
-            coupled: [false, true, false, false],
-        }
-    }
+    /// Write `dy/dt = f(t, y)` under `mode` into `dy`.
+    fn rhs(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>);
 
+    /// The stiff linear cascade under `mode`, if the model has one ([`Cascade`]).
     #[inline]
-    fn rhs(&self, t: f64, y: &SVector<f64, NSTATE>, dy: &mut SVector<f64, NSTATE>) {
-        let p = self.p;
-        let (e, m, x, b, g, i) = (y[idx::E], y[idx::M], y[idx::X], y[idx::B], y[idx::G], y[idx::I]);
-        let c = e + m + x;
-        let phi = if p.k_c.is_finite() { (1.0 - c / p.k_c).max(0.0) } else { 1.0 };
-        let mut l = [0.0; 4];
-        let mut l_tot = 0.0;
-        let mut antigen = self.e_b * b;
-        for j in 0..4 {
-            if self.sw.active[j] {
-                l[j] = y[idx::LN_L + j].exp();
-                l_tot += l[j];
-                antigen += self.e[j] * l[j];
-            }
-        }
-        let s = antigen / (p.k_a + antigen);
-        let u = if self.sw.steroid { 1.0 - p.eps_s } else { 1.0 };
-        let h = if self.lymphodepletion { p.rho_ld * (-t / p.tau_ld).exp() } else { 0.0 };
-        let growth = p.r_l * (1.0 - l_tot / p.k_l);
-        let mut kills = 0.0;
-        for j in 0..4 {
-            if self.sw.active[j] {
-                // per-cell kill rate; kill_j = rate * L_j
-                let rate = p.k_kill * self.e[j] * e / (p.k_k + e + l[j]);
-                kills += rate * l[j];
-                dy[idx::LN_L + j] = growth - rate;
-            } else {
-                dy[idx::LN_L + j] = 0.0;
-            }
-        }
-        let kill_b = p.k_kill * self.e_b * e * b / (p.k_k + e + b);
-        let us = u * s;
-        dy[idx::E] = (p.rho_e * us + h) * phi * e + p.rho_m * us * m - (p.delta_e + p.k_em + p.k_x * s) * e;
-        dy[idx::M] = p.k_em * e - p.rho_m * us * m - p.delta_m * m;
-        dy[idx::X] = p.k_x * s * e - p.delta_x * x;
-        dy[idx::B] = p.s_b - p.delta_b * b - kill_b;
-        dy[idx::G] = p.p_g * 1e-9 * us * e - p.k_g * (g - p.g_0);
-        let clear = if self.sw.toci { p.k_i * (1.0 - p.c_t) } else { p.k_i };
-        dy[idx::I] = u * (p.p_i * 1e-9 * (kills + kill_b) + p.p_ig * g) - clear * (i - p.i_0);
-        dy[idx::Q] = if self.sw.auc { c } else { 0.0 };
+    fn cascade(&self, mode: &Self::Mode) -> Cascade {
+        let _ = mode;
+        Cascade::NONE
     }
+
+    /// The source of cascade component `ci` alone, if cheaper than the whole right-hand side
+    /// (see [`crate::ode::OdeSystem::cascade_source`]).
+    #[inline]
+    fn cascade_source(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>, ci: usize) -> Option<f64> {
+        let _ = (mode, t, y, ci);
+        None
+    }
+
+    /// An infusion of `cells` CAR-T cells enters the state.
+    fn infuse(&self, mode: &mut Self::Mode, y: &mut SVector<f64, N>, cells: f64);
+
+    /// A drug starts (`acting`) or stops acting. Default: the model has no drug effects.
+    #[inline]
+    fn set_drug(&self, mode: &mut Self::Mode, drug: Drug, acting: bool) {
+        let _ = (mode, drug, acting);
+    }
+
+    /// Whether `drug` acts under `mode` (for trajectory rows). Default: never.
+    #[inline]
+    fn drug_acting(&self, mode: &Self::Mode, drug: Drug) -> bool {
+        let _ = (mode, drug);
+        false
+    }
+
+    /// The next time break of the model's own (e.g. the end of a quadrature window) at or
+    /// after `t` under `mode`; `f64::INFINITY` for none. The driver stops the integration
+    /// there and calls [`Model::at_break`]. Default: none.
+    #[inline]
+    fn next_break(&self, mode: &Self::Mode, t: f64) -> f64 {
+        let _ = (mode, t);
+        f64::INFINITY
+    }
+
+    /// Called at every instant at which the driver stopped (events, breaks), after the
+    /// events there, to apply the model's own time-break changes. Default: nothing.
+    #[inline]
+    fn at_break(&self, mode: &mut Self::Mode, t: f64) {
+        let _ = (mode, t);
+    }
+
+    /// Number of the model's own crossing events (extinctions, thresholds).
+    #[inline]
+    fn n_events(&self) -> usize {
+        0
+    }
+
+    /// Crossing function of event `k` under `mode` as `(g, dg/dt)` from the state and its
+    /// derivative: the event fires when `g` reaches 0 from below (and at an instant where
+    /// `g >= -`[`Model::event_tie`]). `None`: the event is not armed.
+    #[inline]
+    fn event(&self, mode: &Self::Mode, k: usize, y: &SVector<f64, N>, dy: &SVector<f64, N>) -> Option<(f64, f64)> {
+        let _ = (mode, k, y, dy);
+        None
+    }
+
+    /// How close below 0 an event's `g` may be at an instant and still fire there (ties of
+    /// events at one instant). Default 1e-9.
+    #[inline]
+    fn event_tie(&self) -> f64 {
+        1e-9
+    }
+
+    /// Event `k` fires at `t`: change the switches (and the state if the event says so) and
+    /// return what goes into the event log.
+    fn fire(&self, mode: &mut Self::Mode, k: usize, t: f64, y: &mut SVector<f64, N>) -> EventKind {
+        let _ = (mode, t, y);
+        EventKind::Model { name: "event", index: k as u32 }
+    }
+
+    /// The observation map: observable `obs` under `mode` as `(value, d value/dt)` from the
+    /// state and its derivative (pass a zero `dy` when only the value is needed). `None`:
+    /// the model lacks it.
+    fn observe(&self, mode: &Self::Mode, obs: Observable, y: &SVector<f64, N>, dy: &SVector<f64, N>)
+        -> Option<(f64, f64)>;
+
+    /// Normal marrow cells `H` (cells), for the marrow blast fraction `L / (L + H)` of the
+    /// response endpoints. `None`: the model has no marrow (no response endpoints).
+    #[inline]
+    fn marrow_cells(&self) -> Option<f64> {
+        None
+    }
+
+    /// Number of tumour clones (labelled by phenotype, [`Model::clone_label`]).
+    #[inline]
+    fn n_clones(&self) -> usize {
+        0
+    }
+
+    /// Phenotype of clone `j`.
+    #[inline]
+    fn clone_label(&self, j: usize) -> Phenotype {
+        let _ = j;
+        Phenotype::DOUBLE_POS
+    }
+
+    /// Whether clone `j` was present at t = 0.
+    #[inline]
+    fn clone_present(&self, j: usize) -> bool {
+        let _ = j;
+        false
+    }
+
+    /// `ln` of clone `j`'s cells under `mode`; `None` when it is absent or extinct.
+    #[inline]
+    fn clone_ln(&self, mode: &Self::Mode, j: usize, y: &SVector<f64, N>) -> Option<f64> {
+        let _ = (mode, j, y);
+        None
+    }
+
+    /// The trajectory row at `t` (right-continuous: after every event at `t`).
+    fn row(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>) -> Self::Row;
 }

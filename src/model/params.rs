@@ -15,24 +15,46 @@ macro_rules! params {
         #[derive(Debug, Clone, PartialEq, Serialize)]
         pub struct Params {
             $( $(#[doc = $doc])* pub $field: f64, )*
-            /// Maximum number of reactive tocilizumab doses (`n_toci`, default 1).
-            pub n_toci: u32,
         }
 
         impl Params {
             /// The reference parameter set REF-1 of MODEL.md section 6.
             pub fn nominal() -> Self {
-                Self { $( $field: $val, )* n_toci: 1 }
+                Self { $( $field: $val, )* }
             }
 
             /// Every parameter name, in MODEL.md spelling and table order.
-            pub const NAMES: &'static [&'static str] = &[$( $name, )* "n_toci"];
+            pub const NAMES: &'static [&'static str] = &[$( $name, )*];
+
+            /// Index of a parameter in [`Params::NAMES`] (resolve a name once, then use
+            /// [`Params::get_index`] / [`Params::set_index`] per draw).
+            pub fn index_of(name: &str) -> Option<usize> {
+                Self::NAMES.iter().position(|n| *n == name)
+            }
+
+            /// Value of parameter `i` of [`Params::NAMES`] (NaN for an index out of range).
+            pub fn get_index(&self, i: usize) -> f64 {
+                let mut k = 0usize;
+                $( if k == i { return self.$field; } k += 1; )*
+                let _ = k;
+                f64::NAN
+            }
+
+            /// Set parameter `i` of [`Params::NAMES`], checking its own domain.
+            ///
+            /// # Errors
+            /// The domain error of that parameter, or an index out of range.
+            pub fn set_index(&mut self, i: usize, value: f64) -> Result<(), InputError> {
+                let mut k = 0usize;
+                $( if k == i { Domain::$dom.check(concat!("parameters.", $name), value)?; self.$field = value; return Ok(()); } k += 1; )*
+                let _ = k;
+                Err(InputError::UnknownParameter { field: "parameters".into(), name: format!("#{i}") })
+            }
 
             /// Value of a parameter by its MODEL.md name (`None` for an unknown name).
             pub fn get(&self, name: &str) -> Option<f64> {
                 match name {
                     $( $name => Some(self.$field), )*
-                    "n_toci" => Some(self.n_toci as f64),
                     _ => None,
                 }
             }
@@ -47,7 +69,6 @@ macro_rules! params {
                 let field = format!("parameters.{name}");
                 match name {
                     $( $name => { Domain::$dom.check(&field, value)?; self.$field = value; } )*
-                    "n_toci" => { Domain::Count.check(&field, value)?; self.n_toci = value as u32; }
                     _ => return Err(InputError::UnknownParameter { field: "parameters".into(), name: name.into() }),
                 }
                 Ok(())
@@ -120,34 +141,12 @@ params! {
     eps_t: "eps_T" = 0.9, Unit;
     /// Fraction of IL-6 clearance blocked by tocilizumab `c_T`.
     c_t: "c_T" = 0.5, Unit;
-    /// Duration of one tocilizumab dose `tau_T` (day).
-    tau_t: "tau_T" = 14.0, Pos;
-    /// Reactive tocilizumab trigger on the IL-6 signal `theta_toci` (pg/mL; REF-1: theta_2).
-    theta_toci: "theta_toci" = 200.0, Pos;
     /// Steroid suppression of expansion and cytokines `eps_S`.
     eps_s: "eps_S" = 0.5, Unit;
-    /// Duration of the steroid course `tau_S` (day).
-    tau_s: "tau_S" = 7.0, Pos;
-    /// Reactive steroid trigger `theta_ster` (pg/mL; REF-1: theta_3).
-    theta_ster: "theta_ster" = 1000.0, Pos;
-    /// CRS grade 1 threshold on the IL-6 signal `theta_1` (pg/mL).
-    theta_1: "theta_1" = 50.0, Pos;
-    /// CRS grade 2 threshold `theta_2` (pg/mL).
-    theta_2: "theta_2" = 200.0, Pos;
-    /// CRS grade 3 threshold `theta_3` (pg/mL).
-    theta_3: "theta_3" = 1000.0, Pos;
-    /// CRS grade 4 threshold `theta_4` (pg/mL).
-    theta_4: "theta_4" = 5000.0, Pos;
     /// Memory fraction of the product `f_mem`.
     f_mem: "f_mem" = 0.2, Unit;
     /// Extinction level `n_ext` (cells); 0 switches extinction off.
     n_ext: "n_ext" = 1.0, NonNeg;
-    /// MRD threshold on the marrow blast fraction (1e-4 flow, 1e-6 NGS).
-    mrd_threshold: "mrd_threshold" = 1e-4, OpenUnit;
-    /// B-cell count that ends B-cell aplasia `b_recovery` (cells).
-    b_recovery: "b_recovery" = 1e8, Pos;
-    /// Transgene copies per ug genomic DNA per CAR-T cell `copies_per_cell`.
-    copies_per_cell: "copies_per_cell" = 3e-7, Pos;
 }
 
 impl Default for Params {
@@ -189,33 +188,11 @@ impl Params {
         }
     }
 
-    /// Check every domain of MODEL.md section 6 and the cross-field rules (strictly
-    /// increasing CRS thresholds).
+    /// Check every domain of MODEL.md section 6.
     ///
     /// # Errors
     /// The first violation found, naming the field (`parameters.<name>`) and the value.
     pub fn validate(&self) -> Result<(), InputError> {
-        self.check_domains()?;
-        let th = [self.theta_1, self.theta_2, self.theta_3, self.theta_4];
-        for k in 1..4 {
-            if th[k] <= th[k - 1] {
-                return Err(InputError::Inconsistent {
-                    field: format!("parameters.theta_{}", k + 1),
-                    reason: format!(
-                        "CRS thresholds must increase strictly: theta_{} = {} is not above theta_{} = {}",
-                        k + 1,
-                        th[k],
-                        k,
-                        th[k - 1]
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The CRS grade thresholds `[theta_1, theta_2, theta_3, theta_4]` (pg/mL).
-    pub fn crs_thresholds(&self) -> [f64; 4] {
-        [self.theta_1, self.theta_2, self.theta_3, self.theta_4]
+        self.check_domains()
     }
 }

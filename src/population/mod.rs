@@ -56,8 +56,8 @@
 //! invalid patient:
 //! - only parameters whose domain contains every positive number may vary (checked by
 //!   setting `f64::MIN_POSITIVE` and `f64::MAX` on a copy of the typical values and
-//!   validating it). So `n_toci`, the fractions `eps_T`, `c_T`, `eps_S`, `mrd_threshold`, and
-//!   the ordered CRS thresholds `theta_1..theta_4` cannot vary; `f_mem` varies as a covariate.
+//!   validating it). So the fractions `eps_T`, `c_T`, `eps_S` cannot vary (policy numbers and
+//!   endpoint definitions are not model parameters); `f_mem` varies as a covariate.
 //!   A sampled value is clamped into `[f64::MIN_POSITIVE, f64::MAX]` (only reachable with
 //!   absurd CVs);
 //! - `f0` is clamped into `[0, 1 - 1e-9]` (`L_tot(0) = H f0 / (1 - f0)` stays finite; the
@@ -807,8 +807,8 @@ impl PopulationBuilder {
     /// - invalid typical parameters ([`Params::validate`]);
     /// - an unknown parameter name ([`InputError::UnknownParameter`]), a name given twice,
     ///   `f_mem` (a covariate: use [`PopulationBuilder::f_mem`]), or a parameter whose domain
-    ///   does not contain every positive number (`n_toci`, `eps_T`, `c_T`, `eps_S`,
-    ///   `mrd_threshold`, `theta_1..theta_4`) ([`InputError::Inconsistent`]);
+    ///   does not contain every positive number (`eps_T`, `c_T`, `eps_S`)
+    ///   ([`InputError::Inconsistent`]);
     /// - a typical value of a varied parameter that is not finite and > 0, a CV that is not
     ///   finite and >= 0;
     /// - a correlation of the wrong size, not lower-triangular (Cholesky factor), with a
@@ -1186,9 +1186,7 @@ mod tests {
             field_of(b().variability("rho_E", 0.1).variability("rho_E", 0.2).build()),
             "population.variability.rho_E"
         );
-        for bounded in
-            ["f_mem", "eps_T", "c_T", "eps_S", "mrd_threshold", "n_toci", "theta_1", "theta_2", "theta_3", "theta_4"]
-        {
+        for bounded in ["f_mem", "eps_T", "c_T", "eps_S"] {
             let e = b().variability(bounded, 0.1).build().unwrap_err();
             assert_eq!(e.field(), format!("population.variability.{bounded}"), "{e}");
         }
@@ -1199,8 +1197,12 @@ mod tests {
         let mut p = Params::nominal();
         p.k_c = f64::INFINITY;
         assert_eq!(field_of(Population::builder(p).variability("K_C", 0.1).build()), "parameters.K_C");
-        // theta_toci, K_C (finite), H may vary
-        assert!(b().variability("theta_toci", 0.3).variability("K_C", 0.3).variability("H", 0.2).build().is_ok());
+        // policy numbers and endpoint definitions are not parameters of the model
+        for moved in ["theta_toci", "n_toci", "mrd_threshold", "theta_1", "tau_T"] {
+            assert!(b().variability(moved, 0.1).build().is_err(), "{moved}");
+        }
+        // K_C (finite), H may vary
+        assert!(b().variability("K_C", 0.3).variability("H", 0.2).build().is_ok());
     }
 
     #[test]

@@ -441,7 +441,7 @@ impl<'a> TimeBounds<'a> {
             sol,
             slopes: ModelSlopes::new(sc),
             left,
-            tau_t: sc.params().tau_t,
+            tau_t: sc.regimen().rules().toci_window_days,
             event: Vec::new(),
             after_trigger: None,
         };
@@ -734,7 +734,7 @@ pub fn compare_endpoints(
     let amounts: [(&str, f64, f64); 13] = [
         ("cmax", e.cmax, cells),
         ("auc28", e.auc28, cells),
-        ("cmax_copies", e.cmax_copies, cells * p.copies_per_cell),
+        ("cmax_copies", e.cmax_copies, cells * sc.definitions().copies_per_cell),
         ("peak_il6", e.peak_il6, 0.0),
         ("peak_ifng", e.peak_ifng, 0.0),
         ("peak_signal", e.peak_signal, 0.0),

@@ -1,0 +1,352 @@
+//! The solve layer: the solver settings ([`SolverConfig`]), output grids, and the generic
+//! single-patient driver ([`run_model`]) that integrates any [`Model`] between events and
+//! feeds the endpoint observer. [`simulate`] is the reference model's entry point.
+//!
+//! Events at one instant are applied in this order (MODEL.md section 4 and the reference
+//! README): the model's own events (extinctions) located at that time, infusions,
+//! prophylactic tocilizumab doses, the end of the tocilizumab window, the end of the steroid
+//! course; then the IL-6 signal is evaluated with the new switches and every trigger it
+//! reaches fires (a reactive tocilizumab dose before the steroid start); only then does a
+//! new dose lower the signal.
+
+mod driver;
+mod observer;
+mod piece;
+
+use crate::endpoints::{Definitions, Endpoints, Event};
+use crate::error::{Domain, Error, InputError, SolveError};
+use crate::model::reference::{RefModel, RefSystem};
+use crate::model::{Model, NSTATE};
+use crate::ode::{Method, OdeSystem, Stats};
+use crate::regimen::Regimen;
+use crate::scenario::Scenario;
+use nalgebra::SVector;
+use serde::Serialize;
+
+/// Which output times get a trajectory row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Grid {
+    /// No trajectory (endpoints only: the fast path for trials).
+    None,
+    /// Every integer day from 0 to the horizon.
+    #[default]
+    Daily,
+    /// These times (days, non-decreasing, within [0, horizon]).
+    Times(Vec<f64>),
+}
+
+/// What a solve records besides the endpoints.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutputSpec {
+    /// Output times.
+    pub grid: Grid,
+    /// Also a row at every event time (as the reference trajectories have).
+    pub event_rows: bool,
+}
+
+impl OutputSpec {
+    /// Endpoints and event log only.
+    pub fn endpoints_only() -> Self {
+        Self { grid: Grid::None, event_rows: false }
+    }
+
+    /// Daily rows plus a row at every event time (the reference trajectory format).
+    pub fn reference() -> Self {
+        Self { grid: Grid::Daily, event_rows: true }
+    }
+}
+
+/// The state at one output time. Values are right-continuous: at an event time the row
+/// holds the state after every event at that time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Row {
+    /// Time (day).
+    pub t: f64,
+    /// Effector CAR-T (cells).
+    pub e: f64,
+    /// Memory CAR-T (cells).
+    pub m: f64,
+    /// Exhausted CAR-T (cells).
+    pub x: f64,
+    /// Blasts per phenotype, canonical order (cells; 0 when absent or extinct).
+    pub l: [f64; 4],
+    /// Normal B cells.
+    pub b: f64,
+    /// IFN-gamma (pg/mL).
+    pub g: f64,
+    /// Serum IL-6 (pg/mL).
+    pub i: f64,
+    /// IL-6 signal `I (1 - eps_T T)` (pg/mL).
+    pub i_eff: f64,
+    /// Tocilizumab acting.
+    pub toci: bool,
+    /// Steroids acting.
+    pub steroid: bool,
+}
+
+impl Row {
+    /// CAR-T total `C = E + M + X`.
+    pub fn c(&self) -> f64 {
+        self.e + self.m + self.x
+    }
+    /// Total blasts.
+    pub fn l_tot(&self) -> f64 {
+        self.l.iter().sum()
+    }
+}
+
+/// The result of one solve; `R` is the model's trajectory row ([`Row`] for the reference
+/// model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution<R = Row> {
+    /// Endpoints (MODEL.md section 5).
+    pub endpoints: Endpoints,
+    /// Event log in time order.
+    pub events: Vec<Event>,
+    /// Trajectory rows (empty with [`Grid::None`]).
+    pub rows: Vec<R>,
+    /// Solver work.
+    pub stats: Stats,
+}
+
+impl Solution<Row> {
+    /// Phenotypes present at t = 0 (canonical order), the blast columns of the reference
+    /// trajectory format.
+    pub fn present(&self) -> [bool; 4] {
+        let mut p = [false; 4];
+        for (ph, _) in &self.endpoints.extinction_days.0 {
+            p[ph.index()] = true;
+        }
+        p
+    }
+}
+
+/// The output times of `grid` for `horizon`, validated.
+///
+/// # Errors
+/// A time outside `[0, horizon]`, non-finite, or out of order.
+pub fn grid_times(grid: &Grid, horizon: f64) -> Result<Vec<f64>, InputError> {
+    Ok(match grid {
+        Grid::None => Vec::new(),
+        Grid::Daily => (0..=(horizon.floor() as u64)).map(|d| d as f64).collect(),
+        Grid::Times(v) => {
+            let mut prev = f64::NEG_INFINITY;
+            for (k, &t) in v.iter().enumerate() {
+                if !(t >= 0.0 && t <= horizon) {
+                    return Err(InputError::OutOfDomain {
+                        field: format!("output.times[{k}]"),
+                        value: t,
+                        domain: "within [0, horizon]",
+                    });
+                }
+                if t < prev {
+                    return Err(InputError::Inconsistent {
+                        field: format!("output.times[{k}]"),
+                        reason: format!("times must not decrease: {t} after {prev}"),
+                    });
+                }
+                prev = t;
+            }
+            v.clone()
+        }
+    })
+}
+
+/// Scales of the absolute tolerance: `atol_i = atol_factor x scale_i` (MODEL.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AtolScales {
+    /// Cell states E, M, X, B and the AUC (default 1e8 cells).
+    pub cells: f64,
+    /// `ln L_j` (default 1: relative accuracy on blasts).
+    pub ln_blasts: f64,
+    /// G and I (default 5 pg/mL, the baseline).
+    pub cytokines: f64,
+}
+
+impl Default for AtolScales {
+    fn default() -> Self {
+        Self { cells: 1e8, ln_blasts: 1.0, cytokines: 5.0 }
+    }
+}
+
+/// Solver settings. The default is MODEL.md's default tolerance: rtol 1e-6 and
+/// `atol_i = 1e-6 x scale_i`. Setting rtol alone ([`SolverConfig::with_rtol`]) scales atol
+/// with it, so "rtol 1e-9" means both.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SolverConfig {
+    rtol: f64,
+    atol_factor: Option<f64>,
+    scales: AtolScales,
+    max_steps: u64,
+    h_max: f64,
+    method: Method,
+}
+
+impl Default for SolverConfig {
+    fn default() -> Self {
+        Self {
+            rtol: 1e-6,
+            atol_factor: None,
+            scales: AtolScales::default(),
+            max_steps: 1_000_000,
+            h_max: f64::INFINITY,
+            method: Method::Dopri5Exp,
+        }
+    }
+}
+
+impl SolverConfig {
+    /// Default settings with relative tolerance `rtol` (and atol scaled with it).
+    ///
+    /// # Errors
+    /// `rtol` not in (0, 1).
+    pub fn with_rtol(rtol: f64) -> Result<Self, InputError> {
+        Domain::OpenUnit.check("solver.rtol", rtol)?;
+        Ok(Self { rtol, ..Self::default() })
+    }
+
+    /// Set the atol factor separately from rtol (`atol_i = factor x scale_i`).
+    ///
+    /// # Errors
+    /// `factor` not in (0, 1).
+    pub fn atol_factor(mut self, factor: f64) -> Result<Self, InputError> {
+        Domain::OpenUnit.check("solver.atol", factor)?;
+        self.atol_factor = Some(factor);
+        Ok(self)
+    }
+
+    /// Set the atol scales.
+    ///
+    /// # Errors
+    /// A scale that is not finite and > 0.
+    pub fn scales(mut self, scales: AtolScales) -> Result<Self, InputError> {
+        Domain::Pos.check("solver.scales.cells", scales.cells)?;
+        Domain::Pos.check("solver.scales.ln_blasts", scales.ln_blasts)?;
+        Domain::Pos.check("solver.scales.cytokines", scales.cytokines)?;
+        self.scales = scales;
+        Ok(self)
+    }
+
+    /// Set the step limit per solve (accepted + rejected steps).
+    ///
+    /// # Errors
+    /// Zero.
+    pub fn max_steps(mut self, n: u64) -> Result<Self, InputError> {
+        if n == 0 {
+            return Err(InputError::OutOfDomain { field: "solver.max_steps".into(), value: 0.0, domain: ">= 1" });
+        }
+        self.max_steps = n;
+        Ok(self)
+    }
+
+    /// Set the largest step (days).
+    ///
+    /// # Errors
+    /// Not > 0.
+    pub fn h_max(mut self, h: f64) -> Result<Self, InputError> {
+        if !(h > 0.0) {
+            return Err(InputError::OutOfDomain { field: "solver.h_max".into(), value: h, domain: "> 0" });
+        }
+        self.h_max = h;
+        Ok(self)
+    }
+
+    /// Set the method.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Relative tolerance.
+    pub fn rtol(&self) -> f64 {
+        self.rtol
+    }
+    /// The atol factor (`rtol` unless set).
+    pub fn atol(&self) -> f64 {
+        self.atol_factor.unwrap_or(self.rtol)
+    }
+    /// The atol scales.
+    pub fn atol_scales(&self) -> AtolScales {
+        self.scales
+    }
+    /// Step limit.
+    pub fn step_limit(&self) -> u64 {
+        self.max_steps
+    }
+    /// Largest step.
+    pub fn max_step(&self) -> f64 {
+        self.h_max
+    }
+    /// Method.
+    pub fn method_used(&self) -> Method {
+        self.method
+    }
+}
+
+/// Simulate one patient of the reference model.
+///
+/// # Errors
+/// [`Error::Input`] for output times outside `[0, horizon]` or out of order;
+/// [`Error::Solve`] when the integration fails (step limit, step-size underflow,
+/// non-finite state).
+///
+/// ```
+/// use cartkin::{simulate, OutputSpec, Scenario, SolverConfig};
+/// let sol = simulate(&Scenario::nominal(), &SolverConfig::default(), &OutputSpec::default()).unwrap();
+/// assert!(sol.endpoints.cr_day28);
+/// assert_eq!(sol.rows.len(), 366);
+/// ```
+pub fn simulate(sc: &Scenario, cfg: &SolverConfig, out: &OutputSpec) -> Result<Solution, Error> {
+    let grid = grid_times(&out.grid, sc.horizon())?;
+    Ok(run(sc, cfg, &grid, out.event_rows, 0)?)
+}
+
+/// Simulate one patient of the reference model with a pre-validated grid; `patient_id`
+/// goes into a [`SolveError`].
+///
+/// # Errors
+/// The solve failure with the patient id and the time reached.
+pub fn run(
+    sc: &Scenario,
+    cfg: &SolverConfig,
+    grid: &[f64],
+    event_rows: bool,
+    patient_id: u64,
+) -> Result<Solution, SolveError> {
+    let model = RefModel::new(sc);
+    run_model(&model, sc.regimen(), sc.definitions(), cfg, sc.horizon(), grid, event_rows)
+        .map_err(|(t, reason)| SolveError { patient_id, t, reason })
+}
+
+/// Simulate one patient of any model: integrate `model` over `[0, horizon]` under `regimen`
+/// (infusions, tocilizumab and steroid policies), record rows at the times of `grid` (and
+/// at every event time with `event_rows`), and read the endpoints with `defs`.
+///
+/// # Errors
+/// The time reached and the solve failure (step limit, step-size underflow, non-finite
+/// state).
+pub fn run_model<const N: usize, M: Model<N>>(
+    model: &M,
+    regimen: &Regimen,
+    defs: &Definitions,
+    cfg: &SolverConfig,
+    horizon: f64,
+    grid: &[f64],
+    event_rows: bool,
+) -> Result<Solution<M::Row>, (f64, crate::error::SolveFailure)> {
+    let mut r = driver::Run::new(model, regimen, defs, cfg, horizon, grid, event_rows);
+    r.go()?;
+    Ok(r.finish())
+}
+
+/// Evaluate the reference model's right-hand side once (for benchmarks and checks): the
+/// nominal switches of day 0 (no tocilizumab, no steroids, every present phenotype active).
+pub fn rhs_once(sc: &Scenario, t: f64, y: &[f64; NSTATE], dy: &mut [f64; NSTATE]) {
+    let model = RefModel::new(sc);
+    let sw = model.start_switches();
+    let sys = RefSystem { model, sw };
+    let ys = SVector::<f64, NSTATE>::from(*y);
+    let mut d = SVector::<f64, NSTATE>::zeros();
+    sys.rhs(t, &ys, &mut d);
+    dy.copy_from_slice(d.as_slice());
+}
