@@ -295,5 +295,6 @@ pub struct Observed {
 
 impl Observed {
     /// Every group (the reference model).
-    pub const ALL: Observed = Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true };
+    pub const ALL: Observed =
+        Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true };
 }

@@ -254,7 +254,7 @@ struct SolverBlock {
 }
 
 /// The endpoints file (`<name>_endpoints.json` format of the reference) for a solution.
-pub fn endpoints_json(name: &str, sol: &Solution, cfg: &crate::SolverConfig) -> String {
+pub fn endpoints_json<R>(name: &str, sol: &Solution<R>, cfg: &crate::SolverConfig) -> String {
     let f = EndpointsFile {
         name,
         endpoints: &sol.endpoints,
@@ -271,7 +271,20 @@ pub fn endpoints_json(name: &str, sol: &Solution, cfg: &crate::SolverConfig) -> 
             rejected: sol.stats.rejected,
         },
     };
-    let mut s = serde_json::to_string_pretty(&f).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let o = sol.endpoints.observed;
+    let mut s = if o == crate::Observed::ALL {
+        serde_json::to_string_pretty(&f)
+    } else {
+        // a model without some observables: leave their endpoints out rather than write
+        // placeholders
+        serde_json::to_value(&f).and_then(|mut v| {
+            if let Some(serde_json::Value::Object(m)) = v.get_mut("endpoints") {
+                m.retain(|k, _| key_observed(k, &o));
+            }
+            serde_json::to_string_pretty(&v)
+        })
+    }
+    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -375,6 +388,30 @@ const ENDPOINT_COLUMNS: &[&str] = &[
     "rhs_evals",
 ];
 
+/// Whether an endpoint column belongs to a group the model observes (else it stays empty).
+fn column_observed(name: &str, o: &crate::Observed) -> bool {
+    match name {
+        "peak_il6" | "t_peak_il6" => o.il6,
+        "peak_ifng" | "t_peak_ifng" => o.ifng,
+        "peak_signal" | "t_peak_signal" | "crs_grade" | "crs_onset_day" => o.il6_signal,
+        "b_recovery_day" | "B_day28" | "B_end" => o.b_cells,
+        "M_end" => o.memory,
+        "cmax" | "tmax" | "auc28" | "cmax_copies" | "n_toci_doses" | "toci_day_1" | "steroid_day" | "C_end"
+        | "rhs_evals" => true,
+        _ => o.tumour,
+    }
+}
+
+/// Endpoint keys of `<name>_endpoints.json` left out for a group the model does not observe.
+fn key_observed(key: &str, o: &crate::Observed) -> bool {
+    match key {
+        "crs_threshold_days" => o.il6_signal,
+        "extinction_days" => o.tumour,
+        "toci_days" => true,
+        k => column_observed(k, o),
+    }
+}
+
 impl<W: std::io::Write> PatientCsv<W> {
     /// Start the table (writes the header) with the sampled parameter names as columns.
     ///
@@ -399,7 +436,7 @@ impl<W: std::io::Write> PatientCsv<W> {
     ///
     /// # Errors
     /// An I/O error.
-    pub fn write(&mut self, o: &crate::trial::PatientOutcome) -> std::io::Result<()> {
+    pub fn write<R>(&mut self, o: &crate::trial::PatientOutcome<R>) -> std::io::Result<()> {
         let mut s = String::with_capacity(768);
         let f = |v: f64| fmt_f64(v);
         let opt = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
@@ -474,9 +511,12 @@ impl<W: std::io::Write> PatientCsv<W> {
                     f(e.ltot_end),
                     o.stats.rhs_evals.to_string(),
                 ];
-                for c in cols {
+                let o = e.observed;
+                for (c, name) in cols.iter().zip(ENDPOINT_COLUMNS) {
                     s.push(',');
-                    s.push_str(&c);
+                    if column_observed(name, &o) {
+                        s.push_str(c);
+                    }
                 }
             }
             Err(_) => {

@@ -82,12 +82,16 @@ pub mod population;
 pub mod regimen;
 pub mod scenario;
 pub mod solve;
+pub mod state;
 pub mod summary;
 pub mod trial;
 
 pub use endpoints::{Definitions, Endpoints, Event, EventKind, Observed};
 pub use error::{Error, InputError, ScenarioError, SolveError, SolveFailure};
-pub use model::{Antigen, AntigenSet, Drug, MinimalInit, MinimalParams, MinimalSolver, Model, ModelInfo, Observable, Params, Phenotype};
+pub use model::{
+    Antigen, AntigenSet, Drug, MinimalInit, MinimalParams, MinimalSolver, Model, ModelInfo, Observable, Params,
+    Phenotype,
+};
 pub use ode::{Method, Stats};
 pub use patient::Patient;
 pub use regimen::{Infusion, PolicyRules, Product, Regimen, SteroidPolicy, TociPolicy};

@@ -134,7 +134,7 @@ fn locate(guess: f64, m: usize, x: f64, edge: impl Fn(usize) -> f64) -> usize {
 // ---------------------------------------------------------------- Rate
 
 /// A binomial proportion (e.g. response rate): `hits` successes out of `n`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Rate {
     hits: u64,
     n: u64,
@@ -221,12 +221,11 @@ impl Accumulate for Rate {
 /// Quantile error bound: for a true sample quantile inside `[lo, hi)` the
 /// result is within a factor `sqrt(1 + rel_width)` of it (relative error
 /// `<= sqrt(1 + rel_width) - 1`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LogHistogram {
     lo: f64,
     hi: f64,
     rel_width: f64,
-    #[serde(skip)]
     ln_ratio: f64,
     zeros: u64,
     #[serde(flatten)]
@@ -361,7 +360,7 @@ impl Accumulate for LogHistogram {
 
 /// The counts both histograms share: values below and above the binned range, the bins,
 /// and non-finite values (counted, never used for quantiles). Merging adds them exactly.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 struct Counts {
     underflow: u64,
     bins: Vec<u64>,
@@ -401,7 +400,7 @@ impl Counts {
 ///
 /// Quantile error bound: for a true sample quantile inside `[lo, hi)` the
 /// result (bin midpoint) is within `width / 2` of it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LinearHistogram {
     lo: f64,
     hi: f64,
@@ -524,7 +523,7 @@ impl Accumulate for LinearHistogram {
 
 /// Counts of an integer grade `0..=4` (e.g. CRS or ICANS grade); values
 /// above 4 are counted in `invalid` and excluded from fractions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GradeCounts {
     counts: [u64; 5],
     invalid: u64,
@@ -603,7 +602,7 @@ impl Accumulate for GradeCounts {
 /// that times are rounded up to the grid, so a censoring that lies before an
 /// event inside the same grid cell is counted after it (within one grid time
 /// events come before censorings, as in standard KM).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct KaplanMeier {
     horizon: f64,
     dt: f64,
@@ -767,7 +766,7 @@ impl Accumulate for KaplanMeier {
 // ---------------------------------------------------------------- Stratified
 
 /// One accumulator per stratum `[edges[i], edges[i + 1])` of a covariate.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Stratified<T> {
     edges: Vec<f64>,
     bins: Vec<T>,

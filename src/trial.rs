@@ -27,41 +27,95 @@
 
 use crate::endpoints::Endpoints;
 use crate::error::{InputError, SolveError};
+use crate::model::ModelInfo;
 use crate::ode::Stats;
 use crate::population::{Covariates, Population, VirtualPatient};
 use crate::solve::SolverConfig;
-use crate::solve::{grid_times, run, Grid, Row};
+use crate::solve::{grid_times, run, Grid, Row, Solution};
+use crate::state::{fnv1a64, Manifest, Shards, SummaryState, STATE_FORMAT};
 use crate::summary::{Accumulate, GradeCounts, KaplanMeier, LinearHistogram, LogHistogram, Rate, Stratified};
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+/// One patient of a trial, ready to simulate: any model's patient (the reference model's is
+/// [`VirtualPatient`]). A model plugs into the trial layer by giving its patients this trait.
+pub trait Subject: Send {
+    /// The model's trajectory row.
+    type Row: Clone + std::fmt::Debug + Send;
+    /// Covariates shared by every model's `patients.csv` (`None`: the model has none).
+    fn covariates(&self) -> Option<Covariates>;
+    /// The sampled parameters `(name, value)`, in the source's column order.
+    fn parameters(&self) -> Vec<(&'static str, f64)>;
+    /// Simulate over `[0, horizon]` with rows at the times of `grid`.
+    ///
+    /// # Errors
+    /// Invalid inputs (e.g. a horizon shorter than a scheduled infusion) or a failed solve.
+    fn simulate(
+        &self,
+        solver: &SolverConfig,
+        horizon: f64,
+        grid: &[f64],
+        id: u64,
+    ) -> Result<Solution<Self::Row>, Failure>;
+}
+
+impl Subject for VirtualPatient {
+    type Row = Row;
+    fn covariates(&self) -> Option<Covariates> {
+        Some(self.covariates)
+    }
+    fn parameters(&self) -> Vec<(&'static str, f64)> {
+        self.sampled_parameters()
+    }
+    fn simulate(&self, solver: &SolverConfig, horizon: f64, grid: &[f64], id: u64) -> Result<Solution, Failure> {
+        let sc = self.scenario(horizon).map_err(Failure::Input)?;
+        run(&sc, solver, grid, false, id).map_err(Failure::Solve)
+    }
+}
+
 /// Where a trial's patients come from.
 pub trait PatientSource: Sync {
+    /// The patients it gives.
+    type Patient: Subject;
     /// Patient `id` of a run with `seed`.
     ///
     /// # Errors
     /// An invalid patient (e.g. a table row outside the model's domains).
-    fn patient(&self, seed: u64, id: u64) -> Result<VirtualPatient, InputError>;
+    fn patient(&self, seed: u64, id: u64) -> Result<Self::Patient, InputError>;
     /// How many patients the source holds (`None`: unlimited, as a sampled population).
     fn len(&self) -> Option<u64> {
         None
     }
     /// Names of the parameters that vary between patients (CSV columns), in a stable order.
     fn parameter_names(&self) -> Vec<&'static str>;
+    /// The model the patients are of (name and version go into the run's manifest).
+    fn model(&self) -> &'static ModelInfo;
+    /// A complete, deterministic description of the source (every typical value,
+    /// variability, covariate distribution, product and regimen), for the run's manifest
+    /// hash: two sources with the same description give the same patients.
+    fn describe(&self) -> String;
 }
 
 impl PatientSource for Population {
+    type Patient = VirtualPatient;
     fn patient(&self, seed: u64, id: u64) -> Result<VirtualPatient, InputError> {
         Ok(self.sample_patient(seed, id))
     }
     fn parameter_names(&self) -> Vec<&'static str> {
         self.varied_names().to_vec()
     }
+    fn model(&self) -> &'static ModelInfo {
+        crate::model::reference::info()
+    }
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
 impl PatientSource for Vec<VirtualPatient> {
+    type Patient = VirtualPatient;
     fn patient(&self, _seed: u64, id: u64) -> Result<VirtualPatient, InputError> {
         self.get(id as usize).cloned().ok_or_else(|| InputError::OutOfDomain {
             field: "patient id".into(),
@@ -74,6 +128,12 @@ impl PatientSource for Vec<VirtualPatient> {
     }
     fn parameter_names(&self) -> Vec<&'static str> {
         self.first().map(|p| p.varied_names().to_vec()).unwrap_or_default()
+    }
+    fn model(&self) -> &'static ModelInfo {
+        crate::model::reference::info()
+    }
+    fn describe(&self) -> String {
+        format!("{self:?}")
     }
 }
 
@@ -106,9 +166,11 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// One patient's outcome.
+impl std::error::Error for Failure {}
+
+/// One patient's outcome; `R` is the model's trajectory row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PatientOutcome {
+pub struct PatientOutcome<R = Row> {
     /// Patient id.
     pub id: u64,
     /// Sampled covariates (`None` when the patient could not even be built).
@@ -121,7 +183,7 @@ pub struct PatientOutcome {
     pub stats: Stats,
     /// Trajectory on the trial's grid (only for the first `k` patients, see
     /// [`Trial::trajectories`]).
-    pub trajectory: Option<Vec<Row>>,
+    pub trajectory: Option<Vec<R>>,
 }
 
 /// Progress report: patients done out of the total of this run.
@@ -230,7 +292,7 @@ impl<S: PatientSource> Trial<S> {
     }
 
     /// Simulate one patient of this trial.
-    pub fn simulate_patient(&self, id: u64) -> PatientOutcome {
+    pub fn simulate_patient(&self, id: u64) -> PatientOutcome<<S::Patient as Subject>::Row> {
         let vp = match self.source.patient(self.seed, id) {
             Ok(vp) => vp,
             Err(e) => {
@@ -244,24 +306,11 @@ impl<S: PatientSource> Trial<S> {
                 }
             }
         };
-        let parameters = vp.sampled_parameters();
-        let covariates = Some(vp.covariates);
-        let sc = match vp.scenario(self.horizon) {
-            Ok(sc) => sc,
-            Err(e) => {
-                return PatientOutcome {
-                    id,
-                    covariates,
-                    parameters,
-                    result: Err(Failure::Input(e)),
-                    stats: Stats::default(),
-                    trajectory: None,
-                }
-            }
-        };
+        let parameters = vp.parameters();
+        let covariates = vp.covariates();
         let want_traj = id < self.trajectories;
         let grid = if want_traj { grid_times(&self.grid, self.horizon).unwrap_or_default() } else { Vec::new() };
-        match run(&sc, &self.solver, &grid, false, id) {
+        match vp.simulate(&self.solver, self.horizon, &grid, id) {
             Ok(sol) => PatientOutcome {
                 id,
                 covariates,
@@ -270,14 +319,9 @@ impl<S: PatientSource> Trial<S> {
                 stats: sol.stats,
                 trajectory: if want_traj { Some(sol.rows) } else { None },
             },
-            Err(e) => PatientOutcome {
-                id,
-                covariates,
-                parameters,
-                result: Err(Failure::Solve(e)),
-                stats: Stats::default(),
-                trajectory: None,
-            },
+            Err(e) => {
+                PatientOutcome { id, covariates, parameters, result: Err(e), stats: Stats::default(), trajectory: None }
+            }
         }
     }
 
@@ -291,7 +335,7 @@ impl<S: PatientSource> Trial<S> {
         let m = self.source.len().unwrap_or(3000).min(3000);
         let mut d: Vec<f64> = (0..m)
             .filter_map(|id| self.source.patient(self.seed, id).ok())
-            .map(|p| p.covariates.dose_cells)
+            .filter_map(|p| p.covariates().map(|c| c.dose_cells))
             .filter(|d| d.is_finite() && *d > 0.0)
             .collect();
         d.sort_by(f64::total_cmp);
@@ -308,7 +352,11 @@ impl<S: PatientSource> Trial<S> {
 
     /// Run every patient. `sink` receives each outcome in id order; `progress` (if any) is
     /// called after each chunk.
-    pub fn run(&self, sink: &mut dyn FnMut(&PatientOutcome), progress: Option<Progress<'_>>) -> TrialSummary {
+    pub fn run(
+        &self,
+        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
+        progress: Option<Progress<'_>>,
+    ) -> TrialSummary {
         self.run_range(0..self.n, sink, progress)
     }
 
@@ -321,7 +369,7 @@ impl<S: PatientSource> Trial<S> {
         &self,
         k: u64,
         n_shards: u64,
-        sink: &mut dyn FnMut(&PatientOutcome),
+        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
         progress: Option<Progress<'_>>,
     ) -> Result<TrialSummary, InputError> {
         if n_shards == 0 || k >= n_shards {
@@ -331,6 +379,51 @@ impl<S: PatientSource> Trial<S> {
             });
         }
         Ok(self.run_range(self.shard_range(k, n_shards), sink, progress))
+    }
+
+    /// The manifest of this run (see [`crate::state`] for what its hash covers).
+    pub fn manifest(&self) -> Manifest {
+        let info = self.source.model();
+        let pop = self.source.describe();
+        let dose_edges = self.dose_edges.clone().unwrap_or_else(|| self.dose_tertiles());
+        let resolved = format!(
+            "model={} {}\nsource={}\nsolver={:?}\nhorizon={:?}\ndefinitions={:?}\nf0_strata={:?}\ndose_strata={:?}\nseed={}\nn={}",
+            info.name,
+            info.version,
+            pop,
+            self.solver,
+            self.horizon,
+            crate::Definitions::default(),
+            self.f0_edges,
+            dose_edges,
+            self.seed,
+            self.n
+        );
+        Manifest {
+            format: STATE_FORMAT,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: info.name.to_string(),
+            model_version: info.version.to_string(),
+            population: fnv1a64(&pop),
+            seed: self.seed,
+            n_patients: self.n,
+            run_hash: fnv1a64(&resolved),
+        }
+    }
+
+    /// Run shard `k` of `n_shards` (as [`Trial::run_shard`]) and return its mergeable state.
+    ///
+    /// # Errors
+    /// `k >= n_shards` or `n_shards == 0`.
+    pub fn run_shard_state(
+        &self,
+        k: u64,
+        n_shards: u64,
+        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
+        progress: Option<Progress<'_>>,
+    ) -> Result<SummaryState, InputError> {
+        let summary = self.run_shard(k, n_shards, sink, progress)?;
+        Ok(SummaryState { manifest: self.manifest(), shards: Shards { n_shards, held: vec![k] }, summary })
     }
 
     /// Ids of shard `k` of `n_shards`.
@@ -344,7 +437,7 @@ impl<S: PatientSource> Trial<S> {
     pub fn run_range(
         &self,
         range: Range<u64>,
-        sink: &mut dyn FnMut(&PatientOutcome),
+        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
         progress: Option<Progress<'_>>,
     ) -> TrialSummary {
         let mut summary = self.empty_summary();
@@ -352,7 +445,7 @@ impl<S: PatientSource> Trial<S> {
         let mut start = range.start;
         while start < range.end {
             let end = (start + self.chunk).min(range.end);
-            let outcomes: Vec<PatientOutcome> =
+            let outcomes: Vec<PatientOutcome<_>> =
                 (start..end).into_par_iter().map(|id| self.simulate_patient(id)).collect();
             for o in &outcomes {
                 summary.push(o);
@@ -368,7 +461,7 @@ impl<S: PatientSource> Trial<S> {
 }
 
 /// Rates and counts of one stratum.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StratumSummary {
     n: u64,
     cr: Rate,
@@ -447,12 +540,13 @@ impl Accumulate for StratumSummary {
 /// a reported quantile is within 0.5% of a sample quantile; times on 0.05-day bins: within
 /// 0.025 day), Kaplan–Meier event-free and relapse-free survival with Greenwood log-log 95%
 /// bands on a 0.5-day grid, and strata by `f0` and dose. Integer counts only: memory is fixed
-/// by the layout, and merging is exact.
-#[derive(Debug, Clone, PartialEq)]
+/// by the layout, and merging is exact. It serialises (serde) without loss: see
+/// [`SummaryState`] for the form that shards in other processes merge.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialSummary {
     horizon: f64,
     n: u64,
-    failures: BTreeMap<&'static str, u64>,
+    failures: BTreeMap<String, u64>,
     cr: Rate,
     mrd_neg: Rate,
     mrd_neg_ngs: Rate,
@@ -545,52 +639,67 @@ impl TrialSummary {
     }
 
     /// Add one patient.
-    pub fn push(&mut self, o: &PatientOutcome) {
+    pub fn push<R>(&mut self, o: &PatientOutcome<R>) {
         self.n += 1;
         let e = match &o.result {
             Ok(e) => e,
             Err(f) => {
-                *self.failures.entry(f.label()).or_insert(0) += 1;
+                *self.failures.entry(f.label().to_string()).or_insert(0) += 1;
                 return;
             }
         };
-        self.cr.push(e.cr_day28);
-        self.mrd_neg.push(e.mrd_neg_day28);
-        self.mrd_neg_ngs.push(e.f_day28 < 1e-6);
-        self.cured.push(e.cured);
-        if e.cr_day28 {
-            self.relapse_in_cr.push(e.relapse_day.is_some());
-            match e.relapse_day {
-                Some(d) => self.rfs_responders.push(d, true),
-                None => self.rfs_responders.push(self.horizon, false),
+        let ob = e.observed;
+        if ob.tumour {
+            self.cr.push(e.cr_day28);
+            self.mrd_neg.push(e.mrd_neg_day28);
+            self.mrd_neg_ngs.push(e.f_day28 < 1e-6);
+            self.cured.push(e.cured);
+            if e.cr_day28 {
+                self.relapse_in_cr.push(e.relapse_day.is_some());
+                match e.relapse_day {
+                    Some(d) => self.rfs_responders.push(d, true),
+                    None => self.rfs_responders.push(self.horizon, false),
+                }
+            }
+            if e.relapse_day.is_some() {
+                self.relapse_cd19neg.push(e.cd19_negative());
             }
         }
-        if e.relapse_day.is_some() {
-            self.relapse_cd19neg.push(e.cd19_negative());
+        if ob.il6_signal {
+            self.crs_any.push(e.crs_grade >= 1);
+            self.crs_severe.push(e.crs_grade >= 3);
         }
-        self.crs_any.push(e.crs_grade >= 1);
-        self.crs_severe.push(e.crs_grade >= 3);
         self.toci.push(!e.toci_days.is_empty());
         self.steroid.push(e.steroid_day.is_some());
-        self.b_recovered.push(e.b_recovery_day.is_some());
-        self.grades.push(e.crs_grade);
+        if ob.b_cells {
+            self.b_recovered.push(e.b_recovery_day.is_some());
+        }
+        if ob.il6_signal {
+            self.grades.push(e.crs_grade);
+        }
         self.cmax.push(e.cmax);
         self.auc28.push(e.auc28);
-        self.peak_il6.push(e.peak_il6);
+        if ob.il6 {
+            self.peak_il6.push(e.peak_il6);
+        }
         self.tmax.push(e.tmax);
         if let Some(d) = e.crs_onset_day {
             self.crs_onset.push(d);
         }
-        self.efs.push(e.efs_event_day, !e.efs_censored);
+        if ob.tumour {
+            self.efs.push(e.efs_event_day, !e.efs_censored);
+        }
         if let Some(c) = &o.covariates {
             if c.dose_cells > 0.0 {
                 self.cmax_fold.push(e.cmax / c.dose_cells);
             }
-            if let Some(s) = self.by_f0.get_mut(c.f0) {
-                s.push(e);
-            }
-            if let Some(s) = self.by_dose.get_mut(c.dose_cells) {
-                s.push(e);
+            if ob.tumour && ob.il6_signal {
+                if let Some(s) = self.by_f0.get_mut(c.f0) {
+                    s.push(e);
+                }
+                if let Some(s) = self.by_dose.get_mut(c.dose_cells) {
+                    s.push(e);
+                }
             }
         }
     }
@@ -616,7 +725,7 @@ impl TrialSummary {
         m.by_dose.merge(&o.by_dose)?;
         m.n += o.n;
         for (k, v) in &o.failures {
-            *m.failures.entry(k).or_insert(0) += v;
+            *m.failures.entry(k.clone()).or_insert(0) += v;
         }
         for (a, b) in [
             (&mut m.cr, &o.cr),
@@ -649,7 +758,7 @@ impl TrialSummary {
     }
 
     /// Failures by reason label.
-    pub fn failures(&self) -> &BTreeMap<&'static str, u64> {
+    pub fn failures(&self) -> &BTreeMap<String, u64> {
         &self.failures
     }
 

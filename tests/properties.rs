@@ -6,9 +6,9 @@
 //! the release sweep `PROPTEST_CASES=100000 cargo test --release --test properties` is the
 //! one reported in the closing notes).
 
-use cartkin::{PolicyRules, 
-    simulate, Error, Infusion, OutputSpec, Params, Patient, Phenotype, Product, Regimen, Scenario, ScenarioError,
-    SolverConfig, SteroidPolicy, TociPolicy,
+use cartkin::{
+    simulate, Error, Infusion, OutputSpec, Params, Patient, Phenotype, PolicyRules, Product, Regimen, Scenario,
+    ScenarioError, SolverConfig, SteroidPolicy, TociPolicy,
 };
 use proptest::prelude::*;
 
@@ -42,44 +42,50 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
         (0u8..3, 0u8..2, any::<bool>(), 1u8..4, 0u32..3),
         (0.0f64..1.0, 0.0f64..1.0),
     )
-        .prop_map(|((scale, s_t, s_s), f0, w, (log_dose, split), (toci, ster, ld, targets, n_toci), (f_mem, eps))| {
-            let mut p = Params::nominal();
-            for (name, s) in SCALED.iter().zip(&scale) {
-                let v = p.get(name).unwrap() * 10f64.powf(*s);
-                p.set(name, v).unwrap();
-            }
-            p.f_mem = f_mem;
-            p.eps_t = eps;
-            let total: f64 = w.iter().sum::<f64>().max(1e-12);
-            let fr: Vec<(Phenotype, f64)> = Phenotype::ALL.iter().zip(&w).map(|(&ph, &x)| (ph, x / total)).collect();
-            let patient = Patient::from_marrow(f0, &fr, p.h, 1e8)
-                .unwrap_or_else(|_| Patient::from_counts([1e9, 0.0, 0.0, 0.0], 1e8).unwrap());
-            let dose = 10f64.powf(log_dose);
-            let infusions: Vec<Infusion> = match split {
-                0 => vec![Infusion { t: 0.0, cells: dose }],
-                1 => vec![
-                    Infusion { t: 0.0, cells: 0.1 * dose },
-                    Infusion { t: 1.0, cells: 0.3 * dose },
-                    Infusion { t: 2.0, cells: 0.6 * dose },
-                ],
-                2 => vec![Infusion { t: 0.0, cells: dose }, Infusion { t: 30.0, cells: dose }],
-                _ => vec![],
-            };
-            let toci = match toci {
-                0 => TociPolicy::Reactive,
-                1 => TociPolicy::Prophylactic { times: vec![0.0, 10.0] },
-                _ => TociPolicy::None,
-            };
-            let ster = if ster == 0 { SteroidPolicy::Reactive } else { SteroidPolicy::None };
-            let regimen = Regimen::new(infusions, ld, toci, ster).unwrap().with_rules(scaled_rules(s_t, s_s, n_toci)).unwrap();
-            let product = match targets {
-                1 => Product::from_names(&["CD19"]),
-                2 => Product::from_names(&["CD22"]),
-                _ => Product::from_names(&["CD19", "CD22"]),
-            }
-            .unwrap();
-            Scenario::new("prop", p, patient, product, regimen, 365.0).unwrap()
-        })
+        .prop_map(
+            |((scale, s_t, s_s), f0, w, (log_dose, split), (toci, ster, ld, targets, n_toci), (f_mem, eps))| {
+                let mut p = Params::nominal();
+                for (name, s) in SCALED.iter().zip(&scale) {
+                    let v = p.get(name).unwrap() * 10f64.powf(*s);
+                    p.set(name, v).unwrap();
+                }
+                p.f_mem = f_mem;
+                p.eps_t = eps;
+                let total: f64 = w.iter().sum::<f64>().max(1e-12);
+                let fr: Vec<(Phenotype, f64)> =
+                    Phenotype::ALL.iter().zip(&w).map(|(&ph, &x)| (ph, x / total)).collect();
+                let patient = Patient::from_marrow(f0, &fr, p.h, 1e8)
+                    .unwrap_or_else(|_| Patient::from_counts([1e9, 0.0, 0.0, 0.0], 1e8).unwrap());
+                let dose = 10f64.powf(log_dose);
+                let infusions: Vec<Infusion> = match split {
+                    0 => vec![Infusion { t: 0.0, cells: dose }],
+                    1 => vec![
+                        Infusion { t: 0.0, cells: 0.1 * dose },
+                        Infusion { t: 1.0, cells: 0.3 * dose },
+                        Infusion { t: 2.0, cells: 0.6 * dose },
+                    ],
+                    2 => vec![Infusion { t: 0.0, cells: dose }, Infusion { t: 30.0, cells: dose }],
+                    _ => vec![],
+                };
+                let toci = match toci {
+                    0 => TociPolicy::Reactive,
+                    1 => TociPolicy::Prophylactic { times: vec![0.0, 10.0] },
+                    _ => TociPolicy::None,
+                };
+                let ster = if ster == 0 { SteroidPolicy::Reactive } else { SteroidPolicy::None };
+                let regimen = Regimen::new(infusions, ld, toci, ster)
+                    .unwrap()
+                    .with_rules(scaled_rules(s_t, s_s, n_toci))
+                    .unwrap();
+                let product = match targets {
+                    1 => Product::from_names(&["CD19"]),
+                    2 => Product::from_names(&["CD22"]),
+                    _ => Product::from_names(&["CD19", "CD22"]),
+                }
+                .unwrap();
+                Scenario::new("prop", p, patient, product, regimen, 365.0).unwrap()
+            },
+        )
 }
 
 proptest! {

@@ -112,3 +112,45 @@ fn progress_reports_every_chunk() {
     trial.run(&mut |_| {}, Some(&p));
     assert_eq!(*seen.lock().unwrap(), vec![(4, 10), (8, 10), (10, 10)]);
 }
+
+#[test]
+fn shard_states_written_to_files_merge_to_the_one_process_summary() {
+    use cartkin::state::{MergeError, SummaryState};
+    let dir = std::env::temp_dir().join(format!("cartkin-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trial = Trial::new(Population::default(), 60, SEED).chunk(8);
+    let full = serde_json::to_string_pretty(&trial.run(&mut |_| {}, None).to_json()).unwrap();
+    // three shards, each written to its own file as a separate process would
+    for k in 0..3 {
+        let st = trial.run_shard_state(k, 3, &mut |_| {}, None).unwrap();
+        std::fs::write(dir.join(format!("shard{k}.json")), st.to_json()).unwrap();
+    }
+    let read = |k: u64| {
+        SummaryState::from_json(&std::fs::read_to_string(dir.join(format!("shard{k}.json"))).unwrap()).unwrap()
+    };
+    let states: Vec<SummaryState> = [2, 0, 1].iter().map(|&k| read(k)).collect();
+    let merged = SummaryState::merge(&states).unwrap().complete().unwrap();
+    assert_eq!(serde_json::to_string_pretty(&merged.summary.to_json()).unwrap(), full, "summary.json bytes");
+    // the same shard twice
+    let dup = SummaryState::merge(&[read(0), read(0), read(1), read(2)]).unwrap_err();
+    assert_eq!(dup, MergeError::Duplicate { shard: 0 });
+    // an incomplete set names what is missing
+    let part = SummaryState::merge(&[read(0), read(2)]).unwrap().complete().unwrap_err();
+    assert_eq!(part, MergeError::Missing { shards: vec![1], n_shards: 3 });
+    assert!(part.to_string().contains("missing shards 1"));
+    // a shard of another seed
+    let other = Trial::new(Population::default(), 60, SEED + 1).run_shard_state(1, 3, &mut |_| {}, None).unwrap();
+    match SummaryState::merge(&[read(0), other]).unwrap_err() {
+        MergeError::Manifest { field, .. } => assert_eq!(field, "seed"),
+        e => panic!("expected a manifest mismatch, got {e}"),
+    }
+    // another crate version
+    let mut old = read(1);
+    old.manifest.crate_version = "0.0.1".into();
+    assert!(matches!(SummaryState::merge(&[read(0), old]).unwrap_err(), MergeError::CrateVersion { .. }));
+    // another resolved run with the same seed (another horizon)
+    let longer = Trial::new(Population::default(), 60, SEED).horizon(400.0).unwrap();
+    let l1 = longer.run_shard_state(1, 3, &mut |_| {}, None).unwrap();
+    assert!(matches!(SummaryState::merge(&[read(0), l1]).unwrap_err(), MergeError::Manifest { field: "run_hash", .. }));
+    std::fs::remove_dir_all(&dir).ok();
+}

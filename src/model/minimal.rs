@@ -6,11 +6,11 @@
 //! management. It is exactly the reference model with the switches of
 //! [`crate::Params::minimal`] (checked by the tests against `MIN_nominal`).
 
+use super::{Model, ModelInfo, Observable};
 use crate::error::{Domain, InputError, SolveFailure};
 use crate::ode::batch::{F64x4, Real};
 use crate::ode::fastexp::{exp as fexp, exp4};
 use crate::ode::{BatchSystem, Cascade, Dopri5, Dopri5Batch, Lanes, OdeSystem, Stats, Stepper, Tolerance};
-use super::{Model, ModelInfo, Observable};
 use crate::solve::SolverConfig;
 use nalgebra::SVector;
 use serde::Serialize;
@@ -457,6 +457,11 @@ static MINIMAL_INFO: ModelInfo = ModelInfo {
     states: &["E", "M", "lnL", "lnN", "B", "I"],
     units: &["cells", "cells", "ln cells", "ln cells", "cells", "pg/mL"],
 };
+
+/// Name, version and state layout of the minimal model.
+pub fn info() -> &'static ModelInfo {
+    &MINIMAL_INFO
+}
 
 impl Model<6> for MinimalModel {
     type Mode = ();

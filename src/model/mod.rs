@@ -41,6 +41,11 @@ pub struct ModelInfo {
     pub units: &'static [&'static str],
 }
 
+/// The built-in models, one entry each (what `cartkin models` lists).
+pub fn builtin() -> [&'static ModelInfo; 2] {
+    [reference::info(), minimal::info()]
+}
+
 /// The shared vocabulary of observables: every endpoint is computed from these, so a model
 /// gets the endpoints of every observable it maps. Each is optional: a model without a
 /// tumour has no response endpoints, one without IL-6 no CRS grade.
@@ -201,8 +206,13 @@ pub trait Model<const N: usize>: Sync {
     /// The observation map: observable `obs` under `mode` as `(value, d value/dt)` from the
     /// state and its derivative (pass a zero `dy` when only the value is needed). `None`:
     /// the model lacks it.
-    fn observe(&self, mode: &Self::Mode, obs: Observable, y: &SVector<f64, N>, dy: &SVector<f64, N>)
-        -> Option<(f64, f64)>;
+    fn observe(
+        &self,
+        mode: &Self::Mode,
+        obs: Observable,
+        y: &SVector<f64, N>,
+        dy: &SVector<f64, N>,
+    ) -> Option<(f64, f64)>;
 
     /// Normal marrow cells `H` (cells), for the marrow blast fraction `L / (L + H)` of the
     /// response endpoints. `None`: the model has no marrow (no response endpoints).

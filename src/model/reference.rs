@@ -56,9 +56,38 @@ pub struct Switches {
 static INFO: ModelInfo = ModelInfo {
     name: "reference",
     version: "1",
-    states: &["E", "M", "X", "lnL_CD19+CD22+", "lnL_CD19-CD22+", "lnL_CD19+CD22-", "lnL_CD19-CD22-", "B", "G", "I", "Q"],
-    units: &["cells", "cells", "cells", "ln cells", "ln cells", "ln cells", "ln cells", "cells", "pg/mL", "pg/mL", "cells day"],
+    states: &[
+        "E",
+        "M",
+        "X",
+        "lnL_CD19+CD22+",
+        "lnL_CD19-CD22+",
+        "lnL_CD19+CD22-",
+        "lnL_CD19-CD22-",
+        "B",
+        "G",
+        "I",
+        "Q",
+    ],
+    units: &[
+        "cells",
+        "cells",
+        "cells",
+        "ln cells",
+        "ln cells",
+        "ln cells",
+        "ln cells",
+        "cells",
+        "pg/mL",
+        "pg/mL",
+        "cells day",
+    ],
 };
+
+/// Name, version and state layout of the reference model.
+pub fn info() -> &'static ModelInfo {
+    &INFO
+}
 
 /// The reference model for one scenario: parameters, product efficacies, the patient's
 /// initial state and whether lymphodepletion was given.

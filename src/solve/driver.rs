@@ -98,8 +98,13 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         for i in 0..N {
             weight[i] = if m.in_error_norm(&mode, i) { 1.0 } else { 0.0 };
         }
-        let tol =
-            Tolerance { rtol: cfg.rtol(), atol: m.atol(cfg), weight, h_max: cfg.max_step(), max_steps: cfg.step_limit() };
+        let tol = Tolerance {
+            rtol: cfg.rtol(),
+            atol: m.atol(cfg),
+            weight,
+            h_max: cfg.max_step(),
+            max_steps: cfg.step_limit(),
+        };
         let proph: &[f64] = match regimen.tocilizumab() {
             TociPolicy::Prophylactic { times } => times,
             _ => &[],
