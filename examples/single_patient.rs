@@ -70,7 +70,10 @@ fn main() -> Res {
             }
             EventKind::TociEnd => "tocilizumab effect ends".into(),
             EventKind::SteroidStart => {
-                format!("steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course", rules.steroid_threshold, rules.steroid_course_days)
+                format!(
+                    "steroids start (IL-6 signal reached {:.0} pg/mL), {:.0}-day course",
+                    rules.steroid_threshold, rules.steroid_course_days
+                )
             }
             EventKind::SteroidEnd => "steroid course ends".into(),
             EventKind::Model { name, .. } => name.to_string(),
