@@ -1,4 +1,4 @@
-//! Population sampling (STYLE.md items 7, 8, 12): the sampled marginals against their
+//! Population sampling (one generator per patient, a documented draw order, value-stability pins): the sampled marginals against their
 //! analytic distributions (Kolmogorov–Smirnov), correlation, value stability for a seed,
 //! reproducibility per `(seed, id)`, validity of every draw, and the table readers on the
 //! shared reference and peer tables (copied into `tests/data/`).

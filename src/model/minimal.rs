@@ -1,5 +1,6 @@
 //! The minimal model of MODEL.md section 7: the performance peers' six-state model
-//! (`../shared/peers`), with its own small state so that the speed comparison is fair.
+//! (the model the Python/Julia peers implement for the speed race), with its own small state so
+//! that the speed comparison is fair.
 //!
 //! State `(E, M, ln L, ln N, B, I)`; L = CD19+ blasts (killed), N = CD19- blasts (not
 //! killed), no exhaustion, IFN-gamma, lymphodepletion, capacity, extinction or CRS

@@ -1,5 +1,5 @@
 //! Virtual populations: between-patient variability of the model parameters, patient
-//! covariates, and reproducible sampling of [`VirtualPatient`]s (STYLE.md items 7 and 8).
+//! covariates, and reproducible sampling of [`VirtualPatient`]s (one named generator per patient; draws in a documented order).
 //!
 //! A [`Population`] is a [`rand::distr::Distribution<VirtualPatient>`]: it owns no
 //! generator, so it composes with `sample_iter` and any `Rng`. The generators themselves are
@@ -327,6 +327,8 @@ impl RegimenTemplate {
 pub struct Population {
     typical: Params,
     varied: Arc<[&'static str]>,
+    /// Index of each varied parameter in [`Params::NAMES`] (names resolved once, at build).
+    varied_index: Vec<usize>,
     cv: Vec<f64>,
     /// ln(typical value) per varied parameter.
     ln_typical: Vec<f64>,
@@ -568,7 +570,7 @@ impl Population {
                     None => w[i],
                 };
                 let v = (self.ln_typical[i] + self.sigma[i] * z).exp();
-                params.set(self.varied[i], clamp_positive(v))?;
+                params.set_index(self.varied_index[i], clamp_positive(v))?;
             }
         }
 
@@ -892,9 +894,11 @@ impl PopulationBuilder {
         check_regimen(&self.regimen)?;
         check_nonneg("population.b0", self.b0)?;
 
+        let varied_index = varied.iter().map(|n| Params::index_of(n).unwrap_or(usize::MAX)).collect();
         Ok(Population {
             typical: self.typical,
             varied: varied.into(),
+            varied_index,
             cv,
             ln_typical,
             sigma,

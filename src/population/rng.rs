@@ -1,4 +1,4 @@
-//! The one place where random number generators are built (STYLE.md item 7).
+//! The one place where random number generators are built (one named, portable generator per patient).
 //!
 //! # Reproducibility contract
 //!
