@@ -91,7 +91,7 @@ impl Model<1> for OneCompartment {
     /// `g = ln(1e6) - ln C` reaches 0 from below when C falls to 1e6 (armed once there are
     /// cells above the threshold, until it fired).
     fn event(&self, m: &Mode, _k: usize, y: &SVector<f64, 1>, dy: &SVector<f64, 1>) -> Option<(f64, f64)> {
-        if m.fired || !(y[0] > 0.0) {
+        if m.fired || y[0].is_nan() || y[0] <= 0.0 {
             return None;
         }
         Some((THRESHOLD.ln() - y[0].ln(), -dy[0] / y[0]))

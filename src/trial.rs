@@ -75,6 +75,9 @@ impl Subject for VirtualPatient {
     }
 }
 
+/// The outcome of one patient of source `S` (its model's trajectory rows).
+pub type SourceOutcome<S> = PatientOutcome<<<S as PatientSource>::Patient as Subject>::Row>;
+
 /// Where a trial's patients come from.
 pub trait PatientSource: Sync {
     /// The patients it gives.
@@ -87,6 +90,10 @@ pub trait PatientSource: Sync {
     /// How many patients the source holds (`None`: unlimited, as a sampled population).
     fn len(&self) -> Option<u64> {
         None
+    }
+    /// Whether the source holds no patient at all.
+    fn is_empty(&self) -> bool {
+        self.len() == Some(0)
     }
     /// Names of the parameters that vary between patients (CSV columns), in a stable order.
     fn parameter_names(&self) -> Vec<&'static str>;
@@ -352,11 +359,7 @@ impl<S: PatientSource> Trial<S> {
 
     /// Run every patient. `sink` receives each outcome in id order; `progress` (if any) is
     /// called after each chunk.
-    pub fn run(
-        &self,
-        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
-        progress: Option<Progress<'_>>,
-    ) -> TrialSummary {
+    pub fn run(&self, sink: &mut dyn FnMut(&SourceOutcome<S>), progress: Option<Progress<'_>>) -> TrialSummary {
         self.run_range(0..self.n, sink, progress)
     }
 
@@ -369,7 +372,7 @@ impl<S: PatientSource> Trial<S> {
         &self,
         k: u64,
         n_shards: u64,
-        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
+        sink: &mut dyn FnMut(&SourceOutcome<S>),
         progress: Option<Progress<'_>>,
     ) -> Result<TrialSummary, InputError> {
         if n_shards == 0 || k >= n_shards {
@@ -419,7 +422,7 @@ impl<S: PatientSource> Trial<S> {
         &self,
         k: u64,
         n_shards: u64,
-        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
+        sink: &mut dyn FnMut(&SourceOutcome<S>),
         progress: Option<Progress<'_>>,
     ) -> Result<SummaryState, InputError> {
         let summary = self.run_shard(k, n_shards, sink, progress)?;
@@ -437,7 +440,7 @@ impl<S: PatientSource> Trial<S> {
     pub fn run_range(
         &self,
         range: Range<u64>,
-        sink: &mut dyn FnMut(&PatientOutcome<<S::Patient as Subject>::Row>),
+        sink: &mut dyn FnMut(&SourceOutcome<S>),
         progress: Option<Progress<'_>>,
     ) -> TrialSummary {
         let mut summary = self.empty_summary();

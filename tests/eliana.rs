@@ -31,7 +31,7 @@ fn default_trial_lands_in_the_eliana_intervals() {
     }
     // all responders MRD-negative (flow, 1e-4) at day 28, Maude 2018
     let ratio = s["mrd_neg_rate"].as_f64().unwrap_or(0.0) / s["cr_rate"].as_f64().unwrap_or(f64::NAN);
-    if !(ratio >= 0.95) {
+    if ratio.is_nan() || ratio < 0.95 {
         bad.push(format!("mrd_neg_rate / cr_rate = {ratio:.4} < 0.95 (all responders MRD-negative, Maude 2018)"));
     }
     assert!(s["n_failed"].as_u64().unwrap_or(u64::MAX) <= 10, "failed solves: {}", s["failures_by_reason"]);

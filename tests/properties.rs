@@ -111,6 +111,7 @@ proptest! {
             for (name, v, atol) in [("E", r.e, 100.0), ("M", r.m, 100.0), ("X", r.x, 100.0), ("B", r.b, 100.0), ("G", r.g, 5e-6), ("I", r.i, 5e-6)] {
                 prop_assert!(v.is_finite() && v >= -5.0 * atol, "{name}({}) = {v}", r.t);
             }
+            #[allow(clippy::needless_range_loop)] // j indexes the row's blasts and the extinct flags
             for j in 0..4 {
                 prop_assert!(r.l[j].is_finite() && r.l[j] >= 0.0);
                 // extinct phenotypes stay extinct

@@ -21,7 +21,9 @@
 const SHIFT: f64 = 6_755_399_441_055_744.0;
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 split: `LN2_HI` has 32 significant bits (fdlibm's `ln2HI`).
+#[allow(clippy::excessive_precision)] // fdlibm's constants, digit for digit
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
+#[allow(clippy::excessive_precision)]
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 /// Inputs are clamped to this range before the reduction (exp overflows above 709.79 and
 /// rounds to 0 below -745.14, so the clamp does not change any result).
