@@ -5,6 +5,7 @@
 //! `cargo bench` (about 3 minutes here). The side-by-side race with the Python peers is
 //! `scripts/compare_peers.sh`; see BENCHMARKS.md.
 
+use cartkin::model::MinimalModel;
 use cartkin::model::NSTATE;
 use cartkin::ode::OdeSystem;
 use cartkin::population::Population;
@@ -51,9 +52,9 @@ fn one_patient(c: &mut Criterion) {
     let mut g = c.benchmark_group("patient_365d");
     let cfg = SolverConfig::default();
     let mut solver = MinimalSolver::new(&cfg);
-    let (p, init) = (MinimalParams::nominal(), MinimalInit::default());
+    let m = MinimalModel { params: MinimalParams::nominal(), init: MinimalInit::default() };
     let mut out = vec![[0.0f64; 6]; 366];
-    g.bench_function("minimal_dopri5exp", |b| b.iter(|| black_box(solver.solve(&p, &init, &mut out).is_ok())));
+    g.bench_function("minimal_dopri5exp", |b| b.iter(|| black_box(solver.solve(&m, &mut out).is_ok())));
     let sc = Scenario::nominal();
     for m in [Method::Dopri5Exp, Method::Dopri5] {
         let cfg = SolverConfig::default().method(m);

@@ -20,7 +20,9 @@
 //! reference covers (metric |x - ref| / max(|x|, |ref|)). The last line is
 //! `us_per_patient=<wall time of the patient loop / N>`.
 
-use cartkin::{Method, MinimalInit, MinimalParams, MinimalSolver, SolverConfig};
+use cartkin::model::MinimalModel;
+use cartkin::population::{read_minimal_csv, NumericTable};
+use cartkin::{Method, MinimalSolver, SolverConfig};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -84,7 +86,7 @@ fn run() -> Result<(), String> {
         }
     }
     let population = population.ok_or("--population <csv> is required")?;
-    let rows = read_minimal_table(&population).map_err(|e| e.to_string())?;
+    let rows = read_minimal_csv(&population).map_err(|e| e.to_string())?;
     let n = n.unwrap_or(rows.len()).min(rows.len());
     if n == 0 {
         return Err("no patients".into());
@@ -95,19 +97,7 @@ fn run() -> Result<(), String> {
         None => SolverConfig::default(),
     }
     .method(method);
-    let inputs: Vec<(MinimalParams, MinimalInit)> = rows[..n]
-        .iter()
-        .map(|r| {
-            let p = MinimalParams {
-                rho_e: r.rho_e,
-                k_kill: r.k_kill,
-                r_l: r.r_l,
-                delta_e: r.delta_e,
-                ..MinimalParams::nominal()
-            };
-            (p, MinimalInit { l: r.l0, ..MinimalInit::default() })
-        })
-        .collect();
+    let inputs: Vec<MinimalModel> = rows[..n].iter().map(|r| r.model()).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let summarize = |res: Result<cartkin::Stats, _>, out: &[[f64; 6]]| -> Summary {
         match res {
@@ -136,11 +126,11 @@ fn run() -> Result<(), String> {
         }
     };
     // one chunk of patients on one thread, with one solver and one output buffer
-    let solve_chunk = |solver: &mut MinimalSolver, chunk: &[(MinimalParams, MinimalInit)], res: &mut [Summary]| {
+    let solve_chunk = |solver: &mut MinimalSolver, chunk: &[MinimalModel], res: &mut [Summary]| {
         if scalar {
             let mut out = [[0.0f64; 6]; DAYS + 1];
             for (x, r) in chunk.iter().zip(res.iter_mut()) {
-                *r = summarize(solver.solve(&x.0, &x.1, &mut out), &out);
+                *r = summarize(solver.solve(x, &mut out), &out);
             }
         } else {
             solver.solve_batch(chunk, DAYS, |j, st, out| res[j] = summarize(st, out));
@@ -168,20 +158,13 @@ fn run() -> Result<(), String> {
     println!("steps_per_patient={:.1}", results.iter().map(|r| r.steps as f64).sum::<f64>() / nf);
     println!("rejected_per_patient={:.2}", results.iter().map(|r| r.rejected as f64).sum::<f64>() / nf);
     if let Some(rp) = reference {
-        let text = std::fs::read_to_string(&rp).map_err(|e| format!("{rp}: {e}"))?;
-        let mut lines = text.lines();
-        let head: Vec<&str> = lines.next().ok_or("empty reference")?.split(',').collect();
-        let col = |name: &str| head.iter().position(|h| h.trim() == name).ok_or(format!("{rp}: no column {name}"));
+        let t = NumericTable::read(&rp).map_err(|e| e.to_string())?;
+        let col = |name: &str| t.column(name).map_err(|e| e.to_string());
         let (ci, cc, ct, cl) = (col("id")?, col("Cmax_EM")?, col("Tmax_EM")?, col("L_d28")?);
         let mut refs = HashMap::new();
-        for (k, line) in lines.enumerate() {
-            let f: Vec<&str> = line.split(',').collect();
-            let num = |i: usize| {
-                f.get(i)
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .ok_or_else(|| format!("{rp}: bad value on line {}", k + 2))
-            };
-            refs.insert(num(ci)? as u64, (num(cc)?, num(ct)?, num(cl)?));
+        for k in 0..t.len() {
+            let v = t.row(k);
+            refs.insert(v[ci] as u64, (v[cc], v[ct], v[cl]));
         }
         let rel = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs());
         let (mut ec, mut el, mut tmax_diff, mut covered) = (0.0f64, 0.0f64, 0usize, 0usize);
@@ -200,35 +183,4 @@ fn run() -> Result<(), String> {
     }
     println!("us_per_patient={:.2}", wall / nf * 1e6);
     Ok(())
-}
-
-struct Row {
-    id: u64,
-    rho_e: f64,
-    k_kill: f64,
-    l0: f64,
-    r_l: f64,
-    delta_e: f64,
-}
-
-fn read_minimal_table(path: &str) -> Result<Vec<Row>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().ok_or("empty table")?.split(',').map(|h| h.trim()).collect();
-    let col = |n: &str| head.iter().position(|h| *h == n).ok_or(format!("{path}: no column {n}"));
-    let c = [col("id")?, col("rhoE")?, col("kk")?, col("L0")?, col("rL")?, col("dE")?];
-    let mut rows = Vec::new();
-    for (k, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let mut v = [0.0; 6];
-        for (j, &i) in c.iter().enumerate() {
-            v[j] = f
-                .get(i)
-                .and_then(|x| x.trim().parse::<f64>().ok())
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| format!("{path}: line {}: bad value in column {}", k + 2, head[i]))?;
-        }
-        rows.push(Row { id: v[0] as u64, rho_e: v[1], k_kill: v[2], l0: v[3], r_l: v[4], delta_e: v[5] });
-    }
-    Ok(rows)
 }

@@ -205,6 +205,132 @@ impl Endpoints {
     }
 }
 
+/// A group of endpoints that exists only for a model that maps the observables behind it
+/// ([`Observed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Every model has it (CAR-T kinetics, treatment days).
+    Always,
+    /// Tumour and marrow.
+    Tumour,
+    /// Normal B cells.
+    BCells,
+    /// The IL-6 signal (CRS).
+    Il6Signal,
+    /// Serum IL-6.
+    Il6,
+    /// IFN-gamma.
+    Ifng,
+    /// Memory CAR-T.
+    Memory,
+}
+
+/// One endpoint's value in a table cell (how `patients.csv` writes it: empty for none,
+/// booleans `1` / `0`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    /// A number.
+    Num(f64),
+    /// A number or none.
+    Opt(Option<f64>),
+    /// A yes / no.
+    Bool(bool),
+    /// A yes / no, or not applicable.
+    OptBool(Option<bool>),
+    /// A count or grade.
+    Int(u64),
+    /// A label, or none.
+    Text(Option<&'static str>),
+}
+
+/// One endpoint column: its name (MODEL.md section 5 spelling, the `patients.csv` header),
+/// its group, and how to read it off the endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Header name.
+    pub name: &'static str,
+    /// The group that must be observed for the column to hold a value.
+    pub group: Group,
+    /// The value.
+    pub value: fn(&Endpoints) -> Cell,
+}
+
+macro_rules! columns {
+    ($( $name:literal, $group:ident, |$e:ident| $v:expr; )*) => {
+        /// Every endpoint column, in `patients.csv` order. A new endpoint is a field of
+        /// [`Endpoints`], computed by the observer, and one line here.
+        pub const COLUMNS: &[Column] = &[
+            $( Column { name: $name, group: Group::$group, value: |$e: &Endpoints| $v }, )*
+        ];
+    };
+}
+
+columns! {
+    "cr_day28", Tumour, |e| Cell::Bool(e.cr_day28);
+    "mrd_neg_day28", Tumour, |e| Cell::Bool(e.mrd_neg_day28);
+    "f_day28", Tumour, |e| Cell::Num(e.f_day28);
+    "Ltot_day28", Tumour, |e| Cell::Num(e.ltot_day28);
+    "relapse_day", Tumour, |e| Cell::Opt(e.relapse_day);
+    "relapse_phenotype", Tumour, |e| Cell::Text(e.relapse_phenotype.map(|p| p.name()));
+    "cd19_negative_relapse", Tumour, |e| Cell::OptBool(e.cd19_negative_relapse);
+    "efs_event_day", Tumour, |e| Cell::Num(e.efs_event_day);
+    "efs_censored", Tumour, |e| Cell::Bool(e.efs_censored);
+    "cured", Tumour, |e| Cell::Bool(e.cured);
+    "cure_day", Tumour, |e| Cell::Opt(e.cure_day);
+    "extinction_day_CD19+CD22+", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_POS));
+    "extinction_day_CD19-CD22+", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD19_NEG));
+    "extinction_day_CD19+CD22-", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD22_NEG));
+    "extinction_day_CD19-CD22-", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_NEG));
+    "cmax", Always, |e| Cell::Num(e.cmax);
+    "tmax", Always, |e| Cell::Num(e.tmax);
+    "auc28", Always, |e| Cell::Num(e.auc28);
+    "cmax_copies", Always, |e| Cell::Num(e.cmax_copies);
+    "peak_il6", Il6, |e| Cell::Num(e.peak_il6);
+    "t_peak_il6", Il6, |e| Cell::Num(e.t_peak_il6);
+    "peak_ifng", Ifng, |e| Cell::Num(e.peak_ifng);
+    "t_peak_ifng", Ifng, |e| Cell::Num(e.t_peak_ifng);
+    "peak_signal", Il6Signal, |e| Cell::Num(e.peak_signal);
+    "t_peak_signal", Il6Signal, |e| Cell::Num(e.t_peak_signal);
+    "crs_grade", Il6Signal, |e| Cell::Int(u64::from(e.crs_grade));
+    "crs_onset_day", Il6Signal, |e| Cell::Opt(e.crs_onset_day);
+    "n_toci_doses", Always, |e| Cell::Int(e.toci_days.len() as u64);
+    "toci_day_1", Always, |e| Cell::Opt(e.toci_days.first().copied());
+    "steroid_day", Always, |e| Cell::Opt(e.steroid_day);
+    "b_recovery_day", BCells, |e| Cell::Opt(e.b_recovery_day);
+    "B_day28", BCells, |e| Cell::Num(e.b_day28);
+    "C_end", Always, |e| Cell::Num(e.c_end);
+    "M_end", Memory, |e| Cell::Num(e.m_end);
+    "B_end", BCells, |e| Cell::Num(e.b_end);
+    "Ltot_end", Tumour, |e| Cell::Num(e.ltot_end);
+}
+
+impl Observed {
+    /// Whether the model observes group `g`.
+    pub fn has(&self, g: Group) -> bool {
+        match g {
+            Group::Always => true,
+            Group::Tumour => self.tumour,
+            Group::BCells => self.b_cells,
+            Group::Il6Signal => self.il6_signal,
+            Group::Il6 => self.il6,
+            Group::Ifng => self.ifng,
+            Group::Memory => self.memory,
+        }
+    }
+
+    /// Whether key `key` of `<name>_endpoints.json` is written for a model with these
+    /// observables (the columns' groups, plus the JSON-only keys).
+    pub fn keeps_key(&self, key: &str) -> bool {
+        let group = match key {
+            "crs_threshold_days" => Group::Il6Signal,
+            "extinction_days" => Group::Tumour,
+            "toci_days" => Group::Always,
+            k => COLUMNS.iter().find(|c| c.name == k).map_or(Group::Tumour, |c| c.group),
+        };
+        self.has(group)
+    }
+}
+
 /// The endpoint definitions every model's endpoints are read with (MODEL.md section 5):
 /// one value shared by the observer, the trial summary and the file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]

@@ -279,7 +279,7 @@ pub fn endpoints_json<R>(name: &str, sol: &Solution<R>, cfg: &crate::SolverConfi
         // placeholders
         serde_json::to_value(&f).and_then(|mut v| {
             if let Some(serde_json::Value::Object(m)) = v.get_mut("endpoints") {
-                m.retain(|k, _| key_observed(k, &o));
+                m.retain(|k, _| o.keeps_key(k));
             }
             serde_json::to_string_pretty(&v)
         })
@@ -348,67 +348,17 @@ pub struct PatientCsv<W: std::io::Write> {
     params: Vec<&'static str>,
 }
 
-const ENDPOINT_COLUMNS: &[&str] = &[
-    "cr_day28",
-    "mrd_neg_day28",
-    "f_day28",
-    "Ltot_day28",
-    "relapse_day",
-    "relapse_phenotype",
-    "cd19_negative_relapse",
-    "efs_event_day",
-    "efs_censored",
-    "cured",
-    "cure_day",
-    "extinction_day_CD19+CD22+",
-    "extinction_day_CD19-CD22+",
-    "extinction_day_CD19+CD22-",
-    "extinction_day_CD19-CD22-",
-    "cmax",
-    "tmax",
-    "auc28",
-    "cmax_copies",
-    "peak_il6",
-    "t_peak_il6",
-    "peak_ifng",
-    "t_peak_ifng",
-    "peak_signal",
-    "t_peak_signal",
-    "crs_grade",
-    "crs_onset_day",
-    "n_toci_doses",
-    "toci_day_1",
-    "steroid_day",
-    "b_recovery_day",
-    "B_day28",
-    "C_end",
-    "M_end",
-    "B_end",
-    "Ltot_end",
-    "rhs_evals",
-];
-
-/// Whether an endpoint column belongs to a group the model observes (else it stays empty).
-fn column_observed(name: &str, o: &crate::Observed) -> bool {
-    match name {
-        "peak_il6" | "t_peak_il6" => o.il6,
-        "peak_ifng" | "t_peak_ifng" => o.ifng,
-        "peak_signal" | "t_peak_signal" | "crs_grade" | "crs_onset_day" => o.il6_signal,
-        "b_recovery_day" | "B_day28" | "B_end" => o.b_cells,
-        "M_end" => o.memory,
-        "cmax" | "tmax" | "auc28" | "cmax_copies" | "n_toci_doses" | "toci_day_1" | "steroid_day" | "C_end"
-        | "rhs_evals" => true,
-        _ => o.tumour,
-    }
-}
-
-/// Endpoint keys of `<name>_endpoints.json` left out for a group the model does not observe.
-fn key_observed(key: &str, o: &crate::Observed) -> bool {
-    match key {
-        "crs_threshold_days" => o.il6_signal,
-        "extinction_days" => o.tumour,
-        "toci_days" => true,
-        k => column_observed(k, o),
+/// Write one table cell (empty for none, booleans `1` / `0`).
+fn push_cell(s: &mut String, c: crate::endpoints::Cell) {
+    use crate::endpoints::Cell;
+    match c {
+        Cell::Num(v) | Cell::Opt(Some(v)) => s.push_str(&fmt_f64(v)),
+        Cell::Bool(v) | Cell::OptBool(Some(v)) => s.push(if v { '1' } else { '0' }),
+        Cell::Int(n) => {
+            let _ = write!(s, "{n}");
+        }
+        Cell::Text(Some(t)) => s.push_str(t),
+        Cell::Opt(None) | Cell::OptBool(None) | Cell::Text(None) => {}
     }
 }
 
@@ -423,10 +373,11 @@ impl<W: std::io::Write> PatientCsv<W> {
             h.push(',');
             h.push_str(p);
         }
-        for c in ENDPOINT_COLUMNS {
+        for c in crate::endpoints::COLUMNS {
             h.push(',');
-            h.push_str(c);
+            h.push_str(c.name);
         }
+        h.push_str(",rhs_evals");
         h.push('\n');
         out.write_all(h.as_bytes())?;
         Ok(Self { out, params })
@@ -440,7 +391,6 @@ impl<W: std::io::Write> PatientCsv<W> {
         let mut s = String::with_capacity(768);
         let f = |v: f64| fmt_f64(v);
         let opt = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
-        let b = |v: bool| if v { "1" } else { "0" };
         let _ = write!(s, "{},", o.id);
         match &o.result {
             Ok(_) => s.push_str("ok"),
@@ -471,58 +421,19 @@ impl<W: std::io::Write> PatientCsv<W> {
         }
         match &o.result {
             Ok(e) => {
-                let ext = |p: Phenotype| opt(e.extinction_days.get(p));
-                let cols: [String; 37] = [
-                    b(e.cr_day28).into(),
-                    b(e.mrd_neg_day28).into(),
-                    f(e.f_day28),
-                    f(e.ltot_day28),
-                    opt(e.relapse_day),
-                    e.relapse_phenotype.map(|p| p.name().to_string()).unwrap_or_default(),
-                    e.cd19_negative_relapse.map(|v| b(v).to_string()).unwrap_or_default(),
-                    f(e.efs_event_day),
-                    b(e.efs_censored).into(),
-                    b(e.cured).into(),
-                    opt(e.cure_day),
-                    ext(Phenotype::DOUBLE_POS),
-                    ext(Phenotype::CD19_NEG),
-                    ext(Phenotype::CD22_NEG),
-                    ext(Phenotype::DOUBLE_NEG),
-                    f(e.cmax),
-                    f(e.tmax),
-                    f(e.auc28),
-                    f(e.cmax_copies),
-                    f(e.peak_il6),
-                    f(e.t_peak_il6),
-                    f(e.peak_ifng),
-                    f(e.t_peak_ifng),
-                    f(e.peak_signal),
-                    f(e.t_peak_signal),
-                    e.crs_grade.to_string(),
-                    opt(e.crs_onset_day),
-                    e.toci_days.len().to_string(),
-                    opt(e.toci_days.first().copied()),
-                    opt(e.steroid_day),
-                    opt(e.b_recovery_day),
-                    f(e.b_day28),
-                    f(e.c_end),
-                    f(e.m_end),
-                    f(e.b_end),
-                    f(e.ltot_end),
-                    o.stats.rhs_evals.to_string(),
-                ];
-                let o = e.observed;
-                for (c, name) in cols.iter().zip(ENDPOINT_COLUMNS) {
+                for c in crate::endpoints::COLUMNS {
                     s.push(',');
-                    if column_observed(name, &o) {
-                        s.push_str(c);
+                    if e.observed.has(c.group) {
+                        push_cell(&mut s, (c.value)(e));
                     }
                 }
+                let _ = write!(s, ",{}", o.stats.rhs_evals);
             }
             Err(_) => {
-                for _ in ENDPOINT_COLUMNS {
+                for _ in crate::endpoints::COLUMNS {
                     s.push(',');
                 }
+                s.push(',');
             }
         }
         s.push('\n');

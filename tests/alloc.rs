@@ -1,6 +1,7 @@
 //! No heap allocation per step or per right-hand-side evaluation in the patient loop, shown
 //! with a counting global allocator (counts are per thread, so parallel tests do not mix).
 
+use cartkin::model::MinimalModel;
 use cartkin::solve::run;
 use cartkin::{MinimalInit, MinimalParams, MinimalSolver, Scenario, SolverConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -40,9 +41,9 @@ fn minimal_model_patient_loop_allocates_nothing() {
     let cfg = SolverConfig::default();
     let mut solver = MinimalSolver::new(&cfg);
     let mut out = vec![[0.0f64; 6]; 366];
-    let (p, init) = (MinimalParams::nominal(), MinimalInit::default());
-    solver.solve(&p, &init, &mut out).unwrap(); // warm-up
-    let (n, stats) = allocations(|| solver.solve(&p, &init, &mut out).unwrap());
+    let m = MinimalModel { params: MinimalParams::nominal(), init: MinimalInit::default() };
+    solver.solve(&m, &mut out).unwrap(); // warm-up
+    let (n, stats) = allocations(|| solver.solve(&m, &mut out).unwrap());
     assert!(stats.accepted > 100, "{stats:?}");
     assert_eq!(n, 0, "allocations in a {}-step minimal-model solve", stats.accepted);
 }

@@ -1,15 +1,16 @@
 //! The 4-lane batch solver against the one-patient solver (bit for bit), the fast exponential
 //! against `f64::exp`, and failure reporting in the batch path.
 
+use cartkin::model::MinimalModel;
 use cartkin::ode::fastexp::{exp, exp4};
-use cartkin::{MinimalInit, MinimalParams, MinimalSolver, SolveFailure, SolverConfig, Stats};
+use cartkin::{MinimalSolver, SolveFailure, SolverConfig, Stats};
 use std::path::Path;
 
 const DAYS: usize = 365;
 
 /// The first `n` patients of the peers' population (2000-row copy in tests/data, else the
 /// peers' own table, copied to tests/data for next time).
-fn population(n: usize) -> Vec<(MinimalParams, MinimalInit)> {
+fn population(n: usize) -> Vec<MinimalModel> {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/population_seed42_2000.csv");
     if !local.exists() {
         let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/population_seed42.csv");
@@ -17,41 +18,23 @@ fn population(n: usize) -> Vec<(MinimalParams, MinimalInit)> {
         let head: Vec<&str> = text.lines().take(2001).collect();
         std::fs::write(&local, head.join("\n") + "\n").expect("write tests/data/population_seed42_2000.csv");
     }
-    let text = std::fs::read_to_string(&local).unwrap();
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
-    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
-    let c = [col("rhoE"), col("kk"), col("L0"), col("rL"), col("dE")];
-    lines
-        .take(n)
-        .map(|line| {
-            let f: Vec<f64> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
-            let p = MinimalParams {
-                rho_e: f[c[0]],
-                k_kill: f[c[1]],
-                r_l: f[c[3]],
-                delta_e: f[c[4]],
-                ..MinimalParams::nominal()
-            };
-            (p, MinimalInit { l: f[c[2]], ..MinimalInit::default() })
-        })
-        .collect()
+    cartkin::population::read_minimal_csv(&local).unwrap().into_iter().take(n).map(|r| r.model()).collect()
 }
 
 type Solved = (Result<Stats, (f64, SolveFailure)>, Vec<[f64; 6]>);
 
-fn scalar(cfg: &SolverConfig, pts: &[(MinimalParams, MinimalInit)]) -> Vec<Solved> {
+fn scalar(cfg: &SolverConfig, pts: &[MinimalModel]) -> Vec<Solved> {
     let mut s = MinimalSolver::new(cfg);
     pts.iter()
-        .map(|(p, i)| {
+        .map(|m| {
             let mut out = vec![[0.0; 6]; DAYS + 1];
-            let r = s.solve(p, i, &mut out);
+            let r = s.solve(m, &mut out);
             (r, out)
         })
         .collect()
 }
 
-fn batch(cfg: &SolverConfig, pts: &[(MinimalParams, MinimalInit)]) -> Vec<Option<Solved>> {
+fn batch(cfg: &SolverConfig, pts: &[MinimalModel]) -> Vec<Option<Solved>> {
     let mut s = MinimalSolver::new(cfg);
     let mut res: Vec<Option<Solved>> = vec![None; pts.len()];
     s.solve_batch(pts, DAYS, |j, r, rows| {

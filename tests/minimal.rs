@@ -6,19 +6,19 @@
 //! scale): `Cmax_EM` 2e-5 and `L_d28` 2e-4 relative (issue "Core", peers/README.md). The
 //! summaries are read off the 366 daily outputs, as the peers do.
 
+use cartkin::model::MinimalModel;
 use cartkin::population::read_minimal_csv;
+use cartkin::population::NumericTable;
 use cartkin::{MinimalInit, MinimalParams, MinimalSolver, SolverConfig};
 use std::collections::HashMap;
 
 fn reference() -> HashMap<u64, (f64, f64, f64, f64)> {
-    let text = std::fs::read_to_string("tests/data/reference_summaries.csv").unwrap();
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let t = NumericTable::read("tests/data/reference_summaries.csv").unwrap();
+    let col = |n: &str| t.column(n).unwrap();
     let (ci, cc, ct, cl, cp) = (col("id"), col("Cmax_EM"), col("Tmax_EM"), col("L_d28"), col("peak_I"));
-    lines
-        .map(|l| {
-            let f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+    (0..t.len())
+        .map(|k| {
+            let f = t.row(k);
             (f[ci] as u64, (f[cc], f[ct], f[cl], f[cp]))
         })
         .collect()
@@ -37,15 +37,7 @@ fn minimal_model_matches_the_peers_reference_for_patients_0_to_49() {
     let mut out = vec![[0.0f64; 6]; 366];
     let (mut ec, mut el, mut ep) = (0.0f64, 0.0f64, 0.0f64);
     for r in rows.iter().filter(|r| refs.contains_key(&r.id)) {
-        let p = MinimalParams {
-            rho_e: r.rho_e,
-            k_kill: r.k_kill,
-            r_l: r.r_l,
-            delta_e: r.delta_e,
-            ..MinimalParams::nominal()
-        };
-        let init = MinimalInit { l: r.l0, ..MinimalInit::default() };
-        solver.solve(&p, &init, &mut out).unwrap();
+        solver.solve(&r.model(), &mut out).unwrap();
         let (mut cmax, mut tmax, mut peak_i) = (f64::MIN, 0usize, f64::MIN);
         for (d, o) in out.iter().enumerate() {
             if o[0] + o[1] > cmax {
@@ -70,22 +62,20 @@ fn minimal_model_matches_the_peers_reference_for_patients_0_to_49() {
 #[test]
 fn minimal_model_equals_the_reference_model_with_the_minimal_switches() {
     // MIN_nominal_trajectory.csv: the reference solution of the same patient (rtol 1e-10)
-    let text = std::fs::read_to_string("tests/data/MIN_nominal_trajectory.csv").unwrap();
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let t = NumericTable::read("tests/data/MIN_nominal_trajectory.csv").unwrap();
+    let col = |n: &str| t.column(n).unwrap();
     let idx = [col("E"), col("M"), col("L_CD19+CD22-"), col("L_CD19-CD22-"), col("B"), col("I")];
-    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|x| x.parse().unwrap()).collect()).collect();
+    let rows: Vec<&[f64]> = (0..t.len()).map(|k| t.row(k)).collect();
     let mut solver = MinimalSolver::new(&SolverConfig::with_rtol(1e-9).unwrap());
     let mut out = vec![[0.0f64; 6]; 366];
-    solver.solve(&MinimalParams::nominal(), &MinimalInit::default(), &mut out).unwrap();
+    solver.solve(&MinimalModel { params: MinimalParams::nominal(), init: MinimalInit::default() }, &mut out).unwrap();
     for r in rows.iter().filter(|r| r[0].fract() == 0.0) {
         let d = r[0] as usize;
         for (k, &c) in idx.iter().enumerate() {
             let (got, want) = (out[d][k], r[c]);
             // tight tolerance: 1e-6 relative (reference README), blasts below one cell absolutely
             let ok = if want.abs() < 1.0 { (got - want).abs() < 1e-6 } else { rel(got, want) < 1e-6 };
-            assert!(ok, "day {d} {}: {got} vs {want}", head[c]);
+            assert!(ok, "day {d} {}: {got} vs {want}", t.columns()[c]);
         }
     }
 }

@@ -79,9 +79,8 @@ fn expected(ep: &Csv, i: usize, pop: &Csv, pi: usize) -> Map<String, Value> {
 
 fn one_patient(b: Bounds, pop: &Csv, ep: &Csv, i: usize) -> Checker {
     let id: u64 = pop.s(i, "id").parse().unwrap();
-    let ei = (0..ep.rows.len())
-        .find(|&k| ep.s(k, "id") == pop.s(i, "id"))
-        .unwrap_or_else(|| panic!("no endpoints for id {id}"));
+    let ei =
+        (0..ep.len()).find(|&k| ep.s(k, "id") == pop.s(i, "id")).unwrap_or_else(|| panic!("no endpoints for id {id}"));
     let sc = patient_scenario(pop, i);
     let mut chk = Checker::new(format!("patient {id} {}", b.label));
     let sol: Solution = match simulate(&sc, &b.cfg(), &OutputSpec::endpoints_only()) {
@@ -113,8 +112,8 @@ fn population(b: Bounds) {
     let dir = data_dir();
     let pop = Csv::read(&dir.join("population_200.csv"));
     let ep = Csv::read(&dir.join("population_200_endpoints.csv"));
-    assert_eq!(pop.rows.len(), 200, "population_200.csv must have 200 patients");
-    assert_eq!(ep.rows.len(), 200, "population_200_endpoints.csv must have 200 patients");
+    assert_eq!(pop.len(), 200, "population_200.csv must have 200 patients");
+    assert_eq!(ep.len(), 200, "population_200_endpoints.csv must have 200 patients");
 
     // Patients are independent: spread them over the available cores.
     let next = AtomicUsize::new(0);
@@ -124,7 +123,7 @@ fn population(b: Bounds) {
         for _ in 0..n_threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= pop.rows.len() {
+                if i >= pop.len() {
                     break;
                 }
                 let chk = one_patient(b, &pop, &ep, i);

@@ -88,7 +88,7 @@ fn trajectory(b: Bounds, tbnd: TrajBounds) {
             .collect();
         let theirs_l: Vec<String> = csv.header.iter().filter(|h| h.starts_with("L_")).cloned().collect();
         chk.discrete("trajectory L columns", ours_l, theirs_l);
-        chk.discrete("number of trajectory rows", sol.rows.len(), csv.rows.len());
+        chk.discrete("number of trajectory rows", sol.rows.len(), csv.len());
 
         // Reference event times -> our event times (logs compared in the endpoint tests; here
         // the k-th reference event is matched to our k-th event when the kinds agree).
@@ -96,7 +96,7 @@ fn trajectory(b: Bounds, tbnd: TrajBounds) {
             && sol.events.iter().zip(&l.events).all(|(o, x)| o.kind.name() == x["kind"].as_str().unwrap());
         let ext_days: Vec<(usize, Option<f64>)> =
             sol.endpoints.extinction_days.0.iter().map(|(p, d)| (p.index(), *d)).collect();
-        for i in 0..csv.rows.len() {
+        for i in 0..csv.len() {
             let t_ref = csv.f(i, "t");
             let is_day = t_ref.fract() == 0.0;
             let t_ours = if is_day {

@@ -154,3 +154,118 @@ fn shard_states_written_to_files_merge_to_the_one_process_summary() {
     assert!(matches!(SummaryState::merge(&[read(0), l1]).unwrap_err(), MergeError::Manifest { field: "run_hash", .. }));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A model with CAR-T cells only (`dC/dt = -k C`, one infusion of 1e8 at day 0): the trial
+/// writes its kinetics and leaves every endpoint it cannot have empty, and counts none of them.
+mod cart_only {
+    use cartkin::endpoints::Definitions;
+    use cartkin::model::{ModelInfo, Observable};
+    use cartkin::regimen::{Infusion, Regimen, SteroidPolicy, TociPolicy};
+    use cartkin::solve::{run_model, Solution, SolverConfig};
+    use cartkin::trial::{Failure, PatientSource, Subject};
+    use cartkin::{InputError, Model, SolveError};
+    use nalgebra::SVector;
+
+    pub static INFO: ModelInfo = ModelInfo { name: "decay", version: "1", states: &["C"], units: &["cells"] };
+
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decay(pub f64);
+
+    impl Model<1> for Decay {
+        type Mode = ();
+        type Row = f64;
+        fn info(&self) -> &ModelInfo {
+            &INFO
+        }
+        fn start(&self) -> (SVector<f64, 1>, ()) {
+            (SVector::from([0.0]), ())
+        }
+        fn atol(&self, cfg: &SolverConfig) -> SVector<f64, 1> {
+            SVector::from([cfg.atol() * cfg.atol_scales().cells])
+        }
+        fn rhs(&self, _: &(), _t: f64, y: &SVector<f64, 1>, dy: &mut SVector<f64, 1>) {
+            dy[0] = -self.0 * y[0];
+        }
+        fn infuse(&self, _: &mut (), y: &mut SVector<f64, 1>, cells: f64) {
+            y[0] += cells;
+        }
+        fn observe(&self, _: &(), o: Observable, y: &SVector<f64, 1>, dy: &SVector<f64, 1>) -> Option<(f64, f64)> {
+            (o == Observable::CarT).then_some((y[0], dy[0]))
+        }
+        fn row(&self, _: &(), _t: f64, y: &SVector<f64, 1>) -> f64 {
+            y[0]
+        }
+    }
+
+    impl Subject for Decay {
+        type Row = f64;
+        fn covariates(&self) -> Option<cartkin::population::Covariates> {
+            None
+        }
+        fn parameters(&self) -> Vec<(&'static str, f64)> {
+            vec![("k", self.0)]
+        }
+        fn simulate(&self, cfg: &SolverConfig, horizon: f64, grid: &[f64], id: u64) -> Result<Solution<f64>, Failure> {
+            let reg = Regimen::new(vec![Infusion { t: 0.0, cells: 1e8 }], false, TociPolicy::None, SteroidPolicy::None)
+                .map_err(Failure::Input)?;
+            run_model(self, &reg, &Definitions::default(), cfg, horizon, grid, false)
+                .map_err(|(t, reason)| Failure::Solve(SolveError { patient_id: id, t, reason }))
+        }
+    }
+
+    /// k = 0.1 (1 + id / 10) per day.
+    pub struct Source;
+    impl PatientSource for Source {
+        type Patient = Decay;
+        fn patient(&self, _seed: u64, id: u64) -> Result<Decay, InputError> {
+            Ok(Decay(0.1 * (1.0 + id as f64 / 10.0)))
+        }
+        fn parameter_names(&self) -> Vec<&'static str> {
+            vec!["k"]
+        }
+        fn model(&self) -> &'static ModelInfo {
+            &INFO
+        }
+        fn describe(&self) -> String {
+            "k = 0.1 (1 + id / 10)".into()
+        }
+    }
+}
+
+#[test]
+fn a_model_without_tumour_or_cytokines_gets_empty_columns_and_uncounted_endpoints() {
+    let trial = Trial::new(cart_only::Source, 10, 1).horizon(60.0).unwrap();
+    let (summary, csv) = run_with_threads(&trial, 2);
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    for (id, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), header.len());
+        assert_eq!(f[col("status")], "ok");
+        for empty in ["f0", "cr_day28", "relapse_day", "peak_il6", "crs_grade", "B_day28", "M_end", "Ltot_end"] {
+            assert_eq!(f[col(empty)], "", "patient {id} column {empty}");
+        }
+        // Cmax is the infused 1e8 at day 0; C at day 60 is the closed form within the default
+        // tolerance (rtol 1e-6, atol 1e-6 x 1e8 = 100 cells)
+        assert_eq!(f[col("cmax")].parse::<f64>().unwrap(), 1e8);
+        let k = 0.1 * (1.0 + id as f64 / 10.0);
+        let c_end: f64 = f[col("C_end")].parse().unwrap();
+        let exact = 1e8 * (-k * 60.0f64).exp();
+        assert!((c_end - exact).abs() < 1e-5 * exact + 100.0, "patient {id}: C_end {c_end} vs {exact}");
+        assert_eq!(f[col("k")].parse::<f64>().unwrap(), k);
+    }
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(s["n_patients"], 10);
+    assert_eq!(s["n_failed"], 0);
+    assert_eq!(
+        (&s["cr_rate"], &s["cr_rate_n"]),
+        (&serde_json::Value::Null, &serde_json::json!(0)),
+        "no response counted"
+    );
+    assert_eq!(s["crs_any_rate_n"], 0);
+    assert_eq!(s["b_recovery_rate_n"], 0);
+    assert_eq!(s["crs_grade_counts"], serde_json::json!([0, 0, 0, 0, 0]));
+    assert_eq!(s["cmax_median"].as_f64().map(|c| (c / 1e8 - 1.0).abs() < 0.01), Some(true));
+}

@@ -8,10 +8,11 @@
 //! [`crate::Params::minimal`] (checked by the tests against `MIN_nominal`).
 
 use super::{Model, ModelInfo, Observable};
-use crate::error::{Domain, InputError, SolveFailure};
+use crate::error::{Domain, InputError};
 use crate::ode::batch::{F64x4, Real};
 use crate::ode::fastexp::{exp as fexp, exp4};
-use crate::ode::{BatchSystem, Cascade, Dopri5, Dopri5Batch, Lanes, OdeSystem, Stats, Stepper, Tolerance};
+use crate::ode::{BatchSystem, Cascade, Lanes, OdeSystem};
+use crate::solve::daily::{Batched, DailySolver};
 use crate::solve::SolverConfig;
 use nalgebra::SVector;
 use serde::Serialize;
@@ -223,9 +224,9 @@ impl OdeSystem<6> for MinimalParams {
     }
 }
 
-/// Four patients of the minimal model, lane-wise, for [`Dopri5Batch`].
+/// Four patients of the minimal model, lane-wise (the model's [`Batched::Lanes`]).
 #[derive(Debug, Clone, Copy, Default)]
-struct MinimalBatch {
+pub struct MinimalBatch {
     c: Coef<F64x4>,
 }
 
@@ -234,9 +235,10 @@ impl BatchSystem<6> for MinimalBatch {
         NON_NEGATIVE
     }
 
-    type Problem = MinimalParams;
+    type Problem = MinimalModel;
 
-    fn load(&mut self, l: usize, p: &MinimalParams) {
+    fn load(&mut self, l: usize, m: &MinimalModel) {
+        let p = &m.params;
         let c = &mut self.c;
         c.rho_e.0[l] = p.rho_e;
         c.k_a.0[l] = p.k_a;
@@ -324,101 +326,9 @@ impl MinimalInit {
     }
 }
 
-/// A reusable solver for the minimal model: daily outputs into a caller's buffer, no heap
-/// allocation per patient, per step or per right-hand-side evaluation.
-#[derive(Debug, Clone)]
-pub struct MinimalSolver {
-    stepper: Dopri5<6>,
-    batch: Dopri5Batch<6>,
-    sys: MinimalBatch,
-    tol: Tolerance<6>,
-}
-
-impl MinimalSolver {
-    /// A solver with the settings of `cfg` (rtol, atol = factor x scales: 1e8 cells for E,
-    /// M, B; 1 for ln L, ln N; 5 pg/mL for I, as MODEL.md section 7 says).
-    pub fn new(cfg: &SolverConfig) -> Self {
-        let a = cfg.atol();
-        let s = cfg.atol_scales();
-        let tol = Tolerance {
-            rtol: cfg.rtol(),
-            atol: SVector::from([
-                a * s.cells,
-                a * s.cells,
-                a * s.ln_blasts,
-                a * s.ln_blasts,
-                a * s.cells,
-                a * s.cytokines,
-            ]),
-            weight: SVector::repeat(1.0),
-            h_max: cfg.max_step(),
-            max_steps: cfg.step_limit(),
-        };
-        let m = cfg.method_used();
-        Self { stepper: Dopri5::with_method(m), batch: Dopri5Batch::with_method(m), sys: MinimalBatch::default(), tol }
-    }
-
-    /// Solve over `[0, out.len() - 1]` days and write `(E, M, L, N, B, I)` at every integer
-    /// day into `out` (natural units). Returns the solver statistics of this solve.
-    ///
-    /// # Errors
-    /// A solve failure (step limit, underflow, non-finite state) and the day reached.
-    pub fn solve(
-        &mut self,
-        p: &MinimalParams,
-        init: &MinimalInit,
-        out: &mut [[f64; 6]],
-    ) -> Result<Stats, (f64, SolveFailure)> {
-        let horizon = out.len().saturating_sub(1) as f64;
-        let y0 = SVector::from([init.e, init.m, init.l.ln(), init.n.ln(), init.b, init.i]);
-        self.stepper.clear();
-        self.stepper.reset(p, 0.0, &y0, &self.tol);
-        if let Some(o) = out.first_mut() {
-            *o = natural(&y0);
-        }
-        let mut next = 1usize;
-        let mut y = SVector::<f64, 6>::zeros();
-        while self.stepper.t() < horizon {
-            self.stepper.step(p, horizon, &self.tol).map_err(|e| (self.stepper.t(), e))?;
-            let t = self.stepper.t();
-            while next < out.len() && (next as f64) <= t {
-                self.stepper.dense(next as f64, &mut y);
-                out[next] = natural(&y);
-                next += 1;
-            }
-        }
-        Ok(self.stepper.stats())
-    }
-
-    /// Solve many patients four at a time ([`Dopri5Batch`], SIMD lanes) over `[0, days]`.
-    /// For each patient `j` (in completion order, not in input order) `out(j, result, rows)`
-    /// receives what [`MinimalSolver::solve`] returns for it and its `days + 1` daily rows
-    /// `(E, M, L, N, B, I)` in natural units, bit-identical to [`MinimalSolver::solve`]'s
-    /// (after a failure the rows past the day reached are stale). A failed patient is
-    /// reported, never dropped. No heap allocation per patient, step or right-hand side (the
-    /// row buffer is reused across calls).
-    pub fn solve_batch(
-        &mut self,
-        patients: &[(MinimalParams, MinimalInit)],
-        days: usize,
-        mut out: impl FnMut(usize, Result<Stats, (f64, SolveFailure)>, &[[f64; 6]]),
-    ) {
-        self.batch.solve(
-            &mut self.sys,
-            &self.tol,
-            patients.len(),
-            days,
-            |j| {
-                let (p, init) = &patients[j];
-                (*p, [init.e, init.m, init.l.ln(), init.n.ln(), init.b, init.i])
-            },
-            |j, res, rows| {
-                natural_rows(rows);
-                out(j, res, rows);
-            },
-        );
-    }
-}
+/// The minimal model's daily solver (the driver's batch path, [`DailySolver`]): daily rows
+/// `(E, M, L, N, B, I)` in natural units, one patient at a time or four at a time.
+pub type MinimalSolver = DailySolver<6, MinimalModel>;
 
 #[inline]
 fn natural(y: &SVector<f64, 6>) -> [f64; 6] {
@@ -458,6 +368,19 @@ static MINIMAL_INFO: ModelInfo = ModelInfo {
     states: &["E", "M", "lnL", "lnN", "B", "I"],
     units: &["cells", "cells", "ln cells", "ln cells", "cells", "pg/mL"],
 };
+
+impl Batched<6> for MinimalModel {
+    type Lanes = MinimalBatch;
+
+    #[inline]
+    fn natural(y: &SVector<f64, 6>) -> [f64; 6] {
+        natural(y)
+    }
+
+    fn natural_rows(rows: &mut [[f64; 6]]) {
+        natural_rows(rows)
+    }
+}
 
 /// Name, version and state layout of the minimal model.
 pub fn info() -> &'static ModelInfo {

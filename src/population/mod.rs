@@ -73,7 +73,7 @@ pub mod table;
 pub use rng::patient_rng;
 pub use table::{
     parse_minimal_csv, parse_population_csv, read_minimal_csv, read_population_csv, MinimalRow, NumericTable,
-    TableError,
+    TableError, TextTable,
 };
 
 use crate::error::InputError;

@@ -146,6 +146,145 @@ impl TableError {
     }
 }
 
+/// The lines of a CSV text after its header: `(1-based line, line)`, blank lines skipped,
+/// `\r` removed.
+type Lines<'a> = Box<dyn Iterator<Item = (usize, &'a str)> + 'a>;
+
+/// The one CSV header reader of the crate: skips leading blank lines, splits the header on
+/// commas, trims the names and refuses a repeated name. Returns the header's line, the
+/// names and the remaining non-blank lines.
+fn header<'a>(text: &'a str, path: &str) -> Result<(usize, Vec<String>, Lines<'a>), TableError> {
+    let mut lines =
+        text.lines().enumerate().map(|(k, l)| (k + 1, l.trim_end_matches('\r'))).filter(|(_, l)| !l.trim().is_empty());
+    let (header_line, header) = lines.next().ok_or_else(|| TableError::Empty { path: path.into() })?;
+    let columns: Vec<String> = header.split(',').map(|c| c.trim().to_string()).collect();
+    for (k, c) in columns.iter().enumerate() {
+        if columns[..k].contains(c) {
+            return Err(TableError::DuplicateColumn {
+                path: path.into(),
+                line: header_line,
+                index: k + 1,
+                column: c.clone(),
+            });
+        }
+    }
+    Ok((header_line, columns, Box::new(lines)))
+}
+
+/// A CSV table of text fields (plain comma-separated values, no quoting; a header line;
+/// blank lines skipped; fields trimmed): the reader every table of the crate, its tests and
+/// its examples go through. Numbers are read per field with [`TextTable::number`], whose
+/// errors name the file, the line and the column. [`NumericTable`] is the all-numeric form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextTable {
+    path: String,
+    header_line: usize,
+    columns: Vec<String>,
+    fields: Vec<String>,
+    lines: Vec<usize>,
+}
+
+impl TextTable {
+    /// Read and parse the file at `path`.
+    ///
+    /// # Errors
+    /// [`TableError::Io`], or as [`TextTable::parse`].
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, TableError> {
+        let p = path.as_ref();
+        let name = p.display().to_string();
+        let text = std::fs::read_to_string(p).map_err(|source| TableError::Io { path: name.clone(), source })?;
+        Self::parse(&text, &name)
+    }
+
+    /// Parse `text`; `path` names the source in errors.
+    ///
+    /// # Errors
+    /// No header, a repeated header name, a row with another number of fields.
+    pub fn parse(text: &str, path: &str) -> Result<Self, TableError> {
+        let (header_line, columns, lines) = header(text, path)?;
+        let ncol = columns.len();
+        let mut fields = Vec::new();
+        let mut row_lines = Vec::new();
+        for (line, l) in lines {
+            let start = fields.len();
+            fields.extend(l.split(',').map(|f| f.trim().to_string()));
+            if fields.len() - start != ncol {
+                return Err(TableError::FieldCount {
+                    path: path.into(),
+                    line,
+                    expected: ncol,
+                    found: fields.len() - start,
+                });
+            }
+            row_lines.push(line);
+        }
+        Ok(Self { path: path.into(), header_line, columns, fields, lines: row_lines })
+    }
+
+    /// Header names, in file order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Index of the column named `name`.
+    ///
+    /// # Errors
+    /// [`TableError::MissingColumn`].
+    pub fn column(&self, name: &str) -> Result<usize, TableError> {
+        self.columns.iter().position(|c| c == name).ok_or_else(|| TableError::MissingColumn {
+            path: self.path.clone(),
+            line: self.header_line,
+            column: name.into(),
+        })
+    }
+
+    /// The field in row `row` (0-based), column `col`, trimmed; `""` out of range.
+    pub fn text(&self, row: usize, col: usize) -> &str {
+        if row < self.len() && col < self.columns.len() {
+            &self.fields[row * self.columns.len() + col]
+        } else {
+            ""
+        }
+    }
+
+    /// The field in row `row`, column `col` as a finite number.
+    ///
+    /// # Errors
+    /// [`TableError::NotANumber`] or [`TableError::NonFinite`] naming the line and column
+    /// ([`TableError::MissingColumn`] for a column out of range).
+    pub fn number(&self, row: usize, col: usize) -> Result<f64, TableError> {
+        let line = self.lines.get(row).copied().unwrap_or(0);
+        let column = self.columns.get(col).cloned().ok_or_else(|| TableError::MissingColumn {
+            path: self.path.clone(),
+            line: self.header_line,
+            column: format!("#{}", col + 1),
+        })?;
+        let text = self.text(row, col);
+        let v: f64 = text.parse().map_err(|_| TableError::NotANumber {
+            path: self.path.clone(),
+            line,
+            index: col + 1,
+            column: column.clone(),
+            text: text.into(),
+            expected: "a number",
+        })?;
+        if !v.is_finite() {
+            return Err(TableError::NonFinite { path: self.path.clone(), line, index: col + 1, column, value: v });
+        }
+        Ok(v)
+    }
+}
+
 /// A numeric CSV table: a header and rows of finite numbers, stored row-major in one
 /// `Vec<f64>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,32 +314,11 @@ impl NumericTable {
     /// No header ([`TableError::Empty`]), a repeated header name, a row with the wrong
     /// number of fields, a field that is not a number or is not finite.
     pub fn parse(text: &str, path: &str) -> Result<Self, TableError> {
-        let mut lines = text.lines().enumerate().map(|(k, l)| (k + 1, l.trim_end_matches('\r')));
-        let (header_line, header) = loop {
-            match lines.next() {
-                Some((_, l)) if l.trim().is_empty() => continue,
-                Some(h) => break h,
-                None => return Err(TableError::Empty { path: path.into() }),
-            }
-        };
-        let columns: Vec<String> = header.split(',').map(|c| c.trim().to_string()).collect();
-        for (k, c) in columns.iter().enumerate() {
-            if columns[..k].contains(c) {
-                return Err(TableError::DuplicateColumn {
-                    path: path.into(),
-                    line: header_line,
-                    index: k + 1,
-                    column: c.clone(),
-                });
-            }
-        }
+        let (header_line, columns, lines) = header(text, path)?;
         let ncol = columns.len();
         let mut values = Vec::new();
         let mut row_lines = Vec::new();
         for (line, l) in lines {
-            if l.trim().is_empty() {
-                continue;
-            }
             let start = values.len();
             for (k, field) in l.split(',').enumerate() {
                 if k >= ncol {
@@ -423,6 +541,21 @@ impl MinimalRow {
         Ok(p)
     }
 
+    /// The minimal model of this row (section 7 values with this row's `rho_E`, `k_kill`,
+    /// `r_L`, `delta_E`, and `L(0) = l0`), for the driver's daily batch path
+    /// ([`crate::MinimalSolver`]).
+    pub fn model(&self) -> crate::model::MinimalModel {
+        use crate::model::{MinimalInit, MinimalParams};
+        let params = MinimalParams {
+            rho_e: self.rho_e,
+            k_kill: self.k_kill,
+            r_l: self.r_l,
+            delta_e: self.delta_e,
+            ..MinimalParams::nominal()
+        };
+        crate::model::MinimalModel { params, init: MinimalInit { l: self.l0, ..MinimalInit::default() } }
+    }
+
     /// [`Scenario::minimal`] for this row: its parameters and `L(0) = l0` CD19+ blasts
     /// (`CD19+CD22-`), with the minimal model's 1e4 CD19- blasts, E = 1e8 at day 0 and
     /// policies `none`; named `peer_<id>`.
@@ -517,5 +650,28 @@ mod tests {
         assert!(matches!(e, TableError::DuplicateColumn { index: 4, .. }), "{e}");
         assert!(matches!(parse_minimal_csv("\n\n", "a.csv"), Err(TableError::Empty { .. })));
         assert!(matches!(read_minimal_csv("/nonexistent/x.csv"), Err(TableError::Io { .. })));
+    }
+
+    #[test]
+    fn text_table_reads_text_and_numbers_with_located_errors() {
+        let t = TextTable::parse("\n id , phenotype ,day\r\n0,CD19-CD22+,\n\n1, CD19+CD22+ ,3.5\n", "e.csv").unwrap();
+        assert_eq!(t.columns(), ["id", "phenotype", "day"]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.text(0, 1), "CD19-CD22+");
+        assert_eq!(t.text(0, 2), "");
+        assert_eq!(t.text(1, 1), "CD19+CD22+");
+        assert_eq!(t.text(5, 0), "");
+        assert_eq!(t.number(1, 2).unwrap(), 3.5);
+        let e = t.number(0, 2).unwrap_err();
+        assert_eq!(e.to_string(), "e.csv, line 3, column 3 (day): \"\" is not a number");
+        let e = t.number(0, 1).unwrap_err();
+        assert_eq!((e.line(), e.column()), (Some(3), Some("phenotype")));
+        assert!(matches!(t.column("dose"), Err(TableError::MissingColumn { line: 2, .. })));
+        let e = TextTable::parse("a,b\n1,2\n3\n", "f.csv").unwrap_err();
+        assert!(matches!(e, TableError::FieldCount { line: 3, expected: 2, found: 1, .. }), "{e}");
+        assert!(matches!(TextTable::parse("a,a\n", "f.csv"), Err(TableError::DuplicateColumn { index: 2, .. })));
+        assert!(matches!(TextTable::parse("", "f.csv"), Err(TableError::Empty { .. })));
+        let e = TextTable::parse("a\nnan\n", "f.csv").unwrap().number(0, 0).unwrap_err();
+        assert!(matches!(e, TableError::NonFinite { line: 2, index: 1, .. }), "{e}");
     }
 }

@@ -21,9 +21,9 @@ use crate::regimen::{Regimen, SteroidPolicy, TociPolicy};
 use nalgebra::SVector;
 
 /// A model with its switches fixed for one segment, as the stepper's [`OdeSystem`].
-struct Bound<'m, const N: usize, M: Model<N>> {
-    m: &'m M,
-    mode: M::Mode,
+pub(crate) struct Bound<'m, const N: usize, M: Model<N>> {
+    pub(crate) m: &'m M,
+    pub(crate) mode: M::Mode,
 }
 
 impl<const N: usize, M: Model<N>> OdeSystem<N> for Bound<'_, N, M> {

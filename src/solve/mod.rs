@@ -9,6 +9,7 @@
 //! reaches fires (a reactive tocilizumab dose before the steroid start); only then does a
 //! new dose lower the signal.
 
+pub mod daily;
 mod driver;
 mod observer;
 mod piece;
@@ -56,44 +57,7 @@ impl OutputSpec {
     }
 }
 
-/// The state at one output time. Values are right-continuous: at an event time the row
-/// holds the state after every event at that time.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Row {
-    /// Time (day).
-    pub t: f64,
-    /// Effector CAR-T (cells).
-    pub e: f64,
-    /// Memory CAR-T (cells).
-    pub m: f64,
-    /// Exhausted CAR-T (cells).
-    pub x: f64,
-    /// Blasts per phenotype, canonical order (cells; 0 when absent or extinct).
-    pub l: [f64; 4],
-    /// Normal B cells.
-    pub b: f64,
-    /// IFN-gamma (pg/mL).
-    pub g: f64,
-    /// Serum IL-6 (pg/mL).
-    pub i: f64,
-    /// IL-6 signal `I (1 - eps_T T)` (pg/mL).
-    pub i_eff: f64,
-    /// Tocilizumab acting.
-    pub toci: bool,
-    /// Steroids acting.
-    pub steroid: bool,
-}
-
-impl Row {
-    /// CAR-T total `C = E + M + X`.
-    pub fn c(&self) -> f64 {
-        self.e + self.m + self.x
-    }
-    /// Total blasts.
-    pub fn l_tot(&self) -> f64 {
-        self.l.iter().sum()
-    }
-}
+pub use crate::model::reference::Row;
 
 /// The result of one solve; `R` is the model's trajectory row ([`Row`] for the reference
 /// model).

@@ -789,47 +789,36 @@ pub fn compare_events(chk: &mut Checker, sol: &Solution, reference: &[Value], tb
 // CSV
 // ------------------------------------------------------------------------------------------
 
-/// A CSV file with a header: columns by name, cells as strings.
+/// A CSV file with a header: columns by name, cells as strings (the crate's table reader,
+/// panicking on errors as a test should).
 pub struct Csv {
     pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    table: cartkin::population::TextTable,
 }
 
 impl Csv {
     pub fn read(path: &std::path::Path) -> Self {
-        let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let mut lines = s.lines().filter(|l| !l.trim().is_empty());
-        let header: Vec<String> = lines.next().expect("header").split(',').map(|c| c.trim().to_string()).collect();
-        let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(|c| c.trim().to_string()).collect()).collect();
-        for (k, r) in rows.iter().enumerate() {
-            assert_eq!(
-                r.len(),
-                header.len(),
-                "{}: row {k} has {} fields, header {}",
-                path.display(),
-                r.len(),
-                header.len()
-            );
-        }
-        Self { header, rows }
+        let table = cartkin::population::TextTable::read(path).unwrap_or_else(|e| panic!("{e}"));
+        Self { header: table.columns().to_vec(), table }
+    }
+    pub fn len(&self) -> usize {
+        self.table.len()
     }
     pub fn col(&self, name: &str) -> usize {
-        self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {:?}", self.header))
+        self.table.column(name).unwrap_or_else(|e| panic!("{e}"))
     }
     pub fn f(&self, row: usize, name: &str) -> f64 {
-        let s = &self.rows[row][self.col(name)];
-        s.parse().unwrap_or_else(|e| panic!("row {row} column {name}: {s:?}: {e}"))
+        self.table.number(row, self.col(name)).unwrap_or_else(|e| panic!("{e}"))
     }
     pub fn opt(&self, row: usize, name: &str) -> Option<f64> {
-        let s = &self.rows[row][self.col(name)];
-        if s.is_empty() {
+        if self.s(row, name).is_empty() {
             None
         } else {
-            Some(s.parse().unwrap_or_else(|e| panic!("row {row} column {name}: {s:?}: {e}")))
+            Some(self.f(row, name))
         }
     }
     pub fn s(&self, row: usize, name: &str) -> &str {
-        &self.rows[row][self.col(name)]
+        self.table.text(row, self.col(name))
     }
 }
 
