@@ -440,6 +440,17 @@ impl<W: std::io::Write> PatientCsv<W> {
         self.out.write_all(s.as_bytes())
     }
 
+    /// Continue a table whose header (and some rows) were written before, e.g. by a run
+    /// that was interrupted: writes nothing now. `params` must be the columns of that header.
+    pub fn continuing(out: W, params: Vec<&'static str>) -> Self {
+        Self { out, params }
+    }
+
+    /// The underlying writer (to flush or sync it between rows).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Flush and return the writer.
     ///
     /// # Errors

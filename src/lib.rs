@@ -83,6 +83,7 @@ pub mod regimen;
 pub mod scenario;
 pub mod solve;
 pub mod state;
+pub mod study;
 pub mod summary;
 pub mod trial;
 

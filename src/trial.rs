@@ -443,9 +443,32 @@ impl<S: PatientSource> Trial<S> {
         sink: &mut dyn FnMut(&SourceOutcome<S>),
         progress: Option<Progress<'_>>,
     ) -> TrialSummary {
-        let mut summary = self.empty_summary();
         let total = range.end.saturating_sub(range.start);
-        let mut start = range.start;
+        let first = range.start;
+        let mut after = |next: u64, _: &TrialSummary| {
+            if let Some(p) = progress {
+                p(next - first, total);
+            }
+            true
+        };
+        self.run_chunks(range.clone(), range.start, self.empty_summary(), sink, &mut after).0
+    }
+
+    /// Run the ids `from..range.end` chunk by chunk, continuing `summary` (the summary of the
+    /// ids `range.start..from`, e.g. read back from a checkpoint), and call
+    /// `after_chunk(next_id, &summary)` after every chunk, when the chunk's outcomes have
+    /// been pushed and handed to `sink`: it returns `false` to stop there (an interruption).
+    /// Returns the summary and the next id to run (`range.end` when the range is complete).
+    /// Stopping and continuing from the returned id gives exactly the uninterrupted summary.
+    pub fn run_chunks(
+        &self,
+        range: Range<u64>,
+        from: u64,
+        mut summary: TrialSummary,
+        sink: &mut dyn FnMut(&SourceOutcome<S>),
+        after_chunk: &mut dyn FnMut(u64, &TrialSummary) -> bool,
+    ) -> (TrialSummary, u64) {
+        let mut start = from.clamp(range.start, range.end);
         while start < range.end {
             let end = (start + self.chunk).min(range.end);
             let outcomes: Vec<PatientOutcome<_>> =
@@ -454,12 +477,12 @@ impl<S: PatientSource> Trial<S> {
                 summary.push(o);
                 sink(o);
             }
-            if let Some(p) = progress {
-                p(end - range.start, total);
-            }
             start = end;
+            if !after_chunk(end, &summary) {
+                break;
+            }
         }
-        summary
+        (summary, start)
     }
 }
 
@@ -572,6 +595,18 @@ pub struct TrialSummary {
     rfs_responders: KaplanMeier,
     by_f0: Stratified<StratumSummary>,
     by_dose: Stratified<StratumSummary>,
+}
+
+/// A number for people: plain with up to 2 decimals between 0.01 and 100,000, else
+/// scientific with 3 significant digits.
+pub fn plain(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || (0.01..1e5).contains(&a) {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.2e}")
+    }
 }
 
 fn put_rate(m: &mut Map<String, Value>, key: &str, r: &Rate) {
@@ -783,6 +818,64 @@ impl TrialSummary {
     /// CRS grade counts.
     pub fn grades(&self) -> &GradeCounts {
         &self.grades
+    }
+
+    /// The summary as a table for a terminal: rates with their 95% intervals, the CRS grade
+    /// counts and the kinetics medians (plain numbers; scientific notation only for cell
+    /// counts and other large or tiny values).
+    pub fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let s = self.to_json();
+        let mut out = String::new();
+        let num = |k: &str| s.get(k).and_then(|v| v.as_f64());
+        let rate = |out: &mut String, label: &str, k: &str| {
+            let n_k = s.get(format!("{k}_n")).and_then(|v| v.as_u64()).unwrap_or(0);
+            match (num(k), num(&format!("{k}_ci_low")), num(&format!("{k}_ci_high"))) {
+                (Some(p), Some(lo), Some(hi)) => {
+                    let _ = writeln!(
+                        out,
+                        "  {label:<38} {:>6.1}%   (95% CI {:>5.1}-{:>5.1}%, n = {n_k})",
+                        100.0 * p,
+                        100.0 * lo,
+                        100.0 * hi
+                    );
+                }
+                _ => {
+                    let _ = writeln!(out, "  {label:<38}      -    (n = {n_k})");
+                }
+            }
+        };
+        let _ = writeln!(out, "  {:<38} {} of {}", "failed solves", self.n_failed(), self.n);
+        let _ = writeln!(out, "Response");
+        rate(&mut out, "complete remission at day 28", "cr_rate");
+        rate(&mut out, "MRD-negative (flow, 1e-4) at day 28", "mrd_neg_rate");
+        rate(&mut out, "MRD-negative (NGS, 1e-6) at day 28", "mrd_neg_ngs_rate");
+        rate(&mut out, "relapse after CR (by the horizon)", "relapse_rate_in_cr");
+        rate(&mut out, "CD19-negative share of relapses", "cd19neg_relapse_share");
+        rate(&mut out, "cured (all blasts extinct)", "cured_rate");
+        if let Some(p) = self.efs.survival_at(365.0_f64.min(self.horizon)) {
+            let _ = writeln!(out, "  {:<38} {:>6.1}%", "event-free survival at 12 months", 100.0 * p.s);
+        }
+        let _ = writeln!(out, "Cytokine release syndrome");
+        rate(&mut out, "any grade", "crs_any_rate");
+        rate(&mut out, "severe (grade 3-4)", "crs_severe_rate");
+        rate(&mut out, "tocilizumab given", "toci_rate");
+        rate(&mut out, "steroids given", "steroid_rate");
+        let g: Vec<String> = self.grades.counts().iter().map(|x| x.to_string()).collect();
+        let _ = writeln!(out, "  {:<38} {}", "grade 0 / 1 / 2 / 3 / 4 (patients)", g.join(" / "));
+        let _ = writeln!(out, "CAR-T kinetics and IL-6 (medians)");
+        let mut med = |label: &str, v: Option<f64>, unit: &str| {
+            let _ = match v {
+                Some(v) => writeln!(out, "  {label:<38} {}{}{unit}", plain(v), if unit.is_empty() { "" } else { " " }),
+                None => writeln!(out, "  {label:<38} -"),
+            };
+        };
+        med("Cmax", self.cmax.quantile(0.5), "cells");
+        med("Cmax / cells infused (fold expansion)", self.cmax_fold.quantile(0.5), "");
+        med("Tmax", self.tmax.quantile(0.5), "days");
+        med("AUC 0-28", self.auc28.quantile(0.5), "cells x day");
+        med("peak IL-6 (serum, days 0-28)", self.peak_il6.quantile(0.5), "pg/mL");
+        out
     }
 
     /// The summary as JSON (keys sorted, no wall time or thread count: byte-identical for

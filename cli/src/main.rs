@@ -1,12 +1,38 @@
-//! The `cartkin` command line (a face of the library: it lives in its own crate so that a
-//! library user compiles no argument parser).
+//! The `cartkin` command line: one patient from a scenario file, a virtual trial from a study
+//! file (resumable, shardable), merging shards, showing a study with its defaults, listing the
+//! built-in models. It lives in its own crate so that a library user compiles no argument
+//! parser, progress bar or signal handling.
+//!
+//! Exit codes: 0 success; 1 a run that could not complete (I/O, a refused output directory);
+//! 2 bad input (a bad study, scenario or argument); 130 / 143 interrupted by SIGINT / SIGTERM
+//! (a trial with `--out` stops at the next chunk boundary and can be resumed).
 
-use clap::{Parser, Subcommand};
+mod rundir;
+
+use cartkin::population::VirtualPatient;
+use cartkin::state::{Manifest, Shards, SummaryState};
+use cartkin::study::{Study, StudyError, POPULATIONS};
+use cartkin::trial::{PatientSource, Trial, TrialSummary};
+use cartkin::{io, simulate, Grid, OutputSpec, Scenario, SolverConfig};
+use clap::{Args, Parser, Subcommand};
+use rundir::{Fail, RunDir, Start};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// CAR-T cell therapy kinetics for B-ALL: simulations and virtual trials.
+/// Studies shipped with the crate, found by name by an installed binary.
+const BUILTIN_STUDIES: &[(&str, &str)] = &[
+    ("eliana", include_str!("../../studies/eliana.toml")),
+    ("adults-cd28", include_str!("../../studies/adults-cd28.toml")),
+    ("dual-cd19-cd22", include_str!("../../studies/dual-cd19-cd22.toml")),
+];
+
+/// CAR-T cell therapy for B-ALL: simulations and virtual trials from files.
 #[derive(Parser, Debug)]
-#[command(name = "cartkin", version, about)]
+#[command(name = "cartkin", version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,18 +40,485 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The built-in models, one line each: name, version, states.
+    /// One patient from a scenario file (the reference JSON format, or TOML with the same
+    /// content): the endpoints JSON on stdout, or with --out the reference-format endpoints
+    /// and trajectory files.
+    Simulate {
+        /// The scenario file (.json or .toml).
+        file: PathBuf,
+        /// Write `<name>_endpoints.json` and `<name>_trajectory.csv` here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Relative tolerance (atol scales with it).
+        #[arg(long)]
+        rtol: Option<f64>,
+        /// The model the scenario is of.
+        #[arg(long, default_value = "reference")]
+        model: String,
+    },
+    /// A virtual trial from a study file (or a built-in study by name: `cartkin trial eliana`).
+    Trial(TrialArgs),
+    /// Merge the outputs of a trial's shards into the full run's summary.json and patients.csv.
+    Merge {
+        /// Where to write the merged outputs.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shards' output directories.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Overwrite a directory that holds another run's outputs.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Study files.
+    Study {
+        #[command(subcommand)]
+        command: StudyCommand,
+    },
+    /// The built-in models and populations, one line each.
     Models,
+}
+
+#[derive(Subcommand, Debug)]
+enum StudyCommand {
+    /// The study with every default filled in, as TOML that runs to the same result.
+    Show {
+        /// The study file (or a built-in study's name).
+        study: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TrialArgs {
+    /// The study file (or a built-in study's name).
+    study: String,
+    /// Patients (overrides the study).
+    #[arg(long)]
+    patients: Option<u64>,
+    /// Seed (overrides the study).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Relative tolerance of every solve (overrides the study; atol scales with it).
+    #[arg(long)]
+    rtol: Option<f64>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write patients.csv, summary.json, run.json and state.json here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run shard K of N (ids in N contiguous ranges), e.g. 0/4.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Also write the daily trajectories of the first K patients (needs --out).
+    #[arg(long, default_value_t = 0)]
+    trajectories: u64,
+    /// Continue an interrupted run in --out (or do nothing if it is complete).
+    #[arg(long)]
+    resume: bool,
+    /// Overwrite a directory that holds another run's outputs.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let res = match cli.command {
+        Command::Simulate { file, out, rtol, model } => cmd_simulate(&file, out.as_deref(), rtol, &model),
+        Command::Trial(a) => cmd_trial(&a),
+        Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
+        Command::Study { command: StudyCommand::Show { study } } => {
+            load_study(&study).map(|s| print!("{}", s.to_toml()))
+        }
         Command::Models => {
             for m in cartkin::model::builtin() {
-                println!("{:<10} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
+                println!("model {:<12} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
             }
+            for (name, what) in POPULATIONS {
+                println!("population {name:<14} (model reference) {what}");
+            }
+            for (name, _) in BUILTIN_STUDIES {
+                println!("study {name:<19} (built in; `cartkin study show {name}`)");
+            }
+            Ok(())
+        }
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let code = f.code();
+            if let Some(msg) = f.message() {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::from(code)
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// A study from a file, or a built-in study by name.
+fn load_study(arg: &str) -> Result<Study, Fail> {
+    let path = Path::new(arg);
+    let res = if path.exists() {
+        Study::from_path(path)
+    } else if let Some((name, text)) = BUILTIN_STUDIES.iter().find(|(n, _)| *n == arg) {
+        Study::parse(text, &format!("{name} (built-in study)"), Path::new("."))
+    } else {
+        let names: Vec<&str> = BUILTIN_STUDIES.iter().map(|(n, _)| *n).collect();
+        return Err(Fail::Input(format!("{arg}: no such file, nor a built-in study ({})", names.join(", "))));
+    };
+    res.map_err(|e: StudyError| Fail::Input(e.to_string()))
+}
+
+fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: &str) -> Result<(), Fail> {
+    if model != "reference" {
+        return Err(Fail::Input(format!(
+            "--model {model}: scenario files are in the reference model's format (model reference)"
+        )));
+    }
+    let name = file.display();
+    let sc = if file.extension().is_some_and(|e| e == "toml") {
+        let text = std::fs::read_to_string(file).map_err(|e| Fail::Input(format!("cannot read {name}: {e}")))?;
+        let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Fail::Input(format!("{name}: TOML syntax error: {}", e.message().lines().next().unwrap_or("").trim()))
+        })?;
+        let json = serde_json::to_string(&t).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+        Scenario::from_json_str(&json)
+    } else {
+        Scenario::from_path(file)
+    }
+    .map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let cfg = match rtol {
+        Some(r) => SolverConfig::with_rtol(r).map_err(|e| Fail::Input(format!("--rtol: {e}")))?,
+        None => SolverConfig::default(),
+    };
+    let sol = simulate(&sc, &cfg, &OutputSpec::reference()).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let json = io::endpoints_json(sc.name(), &sol, &cfg);
+    match out {
+        None => print!("{json}"),
+        Some(dir) => {
+            rundir::ensure_dir(dir)?;
+            rundir::write_atomic(dir, &format!("{}_endpoints.json", sc.name()), json.as_bytes())?;
+            rundir::write_atomic(dir, &format!("{}_trajectory.csv", sc.name()), io::trajectory_csv(&sol).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_shard(s: Option<&str>) -> Result<Option<(u64, u64)>, Fail> {
+    let Some(s) = s else { return Ok(None) };
+    let bad = || Fail::Input(format!("--shard {s}: expected K/N with 0 <= K < N, e.g. 0/4"));
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok(Some((k, n)))
+}
+
+fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
+    let mut study = load_study(&a.study)?;
+    if let Some(n) = a.patients {
+        study.patients = n;
+    }
+    if let Some(s) = a.seed {
+        study.seed = s;
+    }
+    if let Some(r) = a.rtol {
+        let old = study.solver;
+        let mut cfg = SolverConfig::with_rtol(r)
+            .and_then(|c| c.max_steps(old.step_limit()))
+            .map_err(|e| Fail::Input(format!("--rtol: {e}")))?
+            .method(old.method_used());
+        if old.max_step().is_finite() {
+            cfg = cfg.h_max(old.max_step()).map_err(|e| Fail::Input(e.to_string()))?;
+        }
+        study.solver = cfg;
+    }
+    let shard = parse_shard(a.shard.as_deref())?;
+    if a.trajectories > 0 && a.out.is_none() {
+        return Err(Fail::Input("--trajectories needs --out DIR".into()));
+    }
+    if a.threads == Some(0) {
+        return Err(Fail::Input("--threads must be >= 1".into()));
+    }
+    match (study.population_trial(), study.table_trial()) {
+        (Some(t), _) => run_trial(t, &study, a, shard),
+        (None, Some(t)) => run_trial(t, &study, a, shard),
+        (None, None) => Err(Fail::Input("the study has no patients".into())),
+    }
+}
+
+/// SIGINT / SIGTERM flags: the run stops at the next chunk boundary; a second signal ends
+/// the process at once.
+struct Signals {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Self, Fail> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let int = Arc::new(AtomicBool::new(false));
+        let term = Arc::new(AtomicBool::new(false));
+        let err = |e: std::io::Error| Fail::Run(format!("cannot install signal handlers: {e}"));
+        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&int)).map_err(err)?;
+        signal_hook::flag::register(SIGINT, Arc::clone(&int)).map_err(err)?;
+        signal_hook::flag::register_conditional_shutdown(SIGTERM, 143, Arc::clone(&term)).map_err(err)?;
+        signal_hook::flag::register(SIGTERM, Arc::clone(&term)).map_err(err)?;
+        Ok(Signals { int, term })
+    }
+    fn stop(&self) -> Option<Fail> {
+        if self.int.load(Ordering::SeqCst) {
+            Some(Fail::Interrupted(130))
+        } else if self.term.load(Ordering::SeqCst) {
+            Some(Fail::Interrupted(143))
+        } else {
+            None
+        }
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, else a plain line at most every 10 s.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    total: u64,
+    start: Instant,
+    start_done: u64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool, total: u64, done: u64) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} patients ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.set_position(done);
+            b
+        });
+        let now = Instant::now();
+        Progress { bar, plain: !quiet && !terminal, total, start: now, start_done: done, last: now }
+    }
+    fn update(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        } else if self.plain && self.last.elapsed() >= Duration::from_secs(10) {
+            self.last = Instant::now();
+            let rate = (done - self.start_done) as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            let eta = (self.total - done) as f64 / rate.max(1e-9);
+            eprintln!(
+                "cartkin: {done}/{} patients ({:.0}%), {rate:.0} patients/s, ETA {eta:.0} s",
+                self.total,
+                100.0 * done as f64 / self.total.max(1) as f64
+            );
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
+    trial: Trial<S>,
+    study: &Study,
+    a: &TrialArgs,
+    shard: Option<(u64, u64)>,
+) -> Result<(), Fail> {
+    let trial = if a.trajectories > 0 { trial.trajectories(a.trajectories, Grid::Daily) } else { trial };
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = a.threads {
+        pool = pool.num_threads(t);
+    }
+    let pool = pool.build().map_err(|e| Fail::Run(format!("thread pool: {e}")))?;
+    let threads = pool.current_num_threads();
+    let (k, n_shards) = shard.unwrap_or((0, 1));
+    let range = trial.shard_range(k, n_shards);
+    let manifest = trial.manifest();
+    let signals = Signals::install()?;
+
+    println!("{}", study.describe());
+    if let Some(s) = shard {
+        println!("  shard {}/{}: patients {}..{}", s.0, s.1, range.start, range.end);
+    }
+
+    let mut dir = match &a.out {
+        Some(d) => Some(RunDir::open(d, &manifest, (k, n_shards), a.resume, a.force)?),
+        None => None,
+    };
+    let (from, summary, mut csv) = match dir.as_mut().map(|d| d.start(&trial)).transpose()? {
+        Some(Start::Complete) => {
+            println!(
+                "  already complete in {} (nothing to do)",
+                a.out.as_ref().map_or(String::new(), |d| d.display().to_string())
+            );
+            return Ok(());
+        }
+        Some(Start::Resume { next, summary, csv }) => (next, *summary, Some(csv)),
+        Some(Start::Fresh { csv }) => (range.start, trial.empty_summary(), Some(csv)),
+        None => (range.start, trial.empty_summary(), None),
+    };
+    let reused = from - range.start;
+    if reused > 0 {
+        println!("  resuming: {reused} patients reused, {} to compute", range.end - from);
+    }
+    let mut progress = Progress::new(a.quiet, range.end - range.start, reused);
+    let traj_dir = a.out.as_ref().map(|d| d.join("trajectories"));
+    // the sink (rows) and the chunk hook (checkpoints) share the table and the first error
+    let shared = std::sync::Mutex::new((csv.take(), None::<String>));
+    let start = Instant::now();
+    let (summary, next) = pool.install(|| {
+        trial.run_chunks(
+            range.clone(),
+            from,
+            summary,
+            &mut |o| {
+                let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let (csv, io_error) = &mut *sh;
+                if io_error.is_some() {
+                    return;
+                }
+                if let (Some(rows), Some(td)) = (&o.trajectory, &traj_dir) {
+                    let text = io::rows_csv(rows, [true; 4]);
+                    if let Err(e) = rundir::write_atomic(td, &format!("patient_{}.csv", o.id), text.as_bytes()) {
+                        *io_error = e.message();
+                        return;
+                    }
+                }
+                if let Some(w) = csv.as_mut() {
+                    if let Err(e) = w.write(o) {
+                        *io_error = Some(format!("patients.csv: {e}"));
+                    }
+                }
+            },
+            &mut |next, summary| {
+                let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let (csv, io_error) = &mut *sh;
+                if io_error.is_none() {
+                    if let (Some(d), Some(w)) = (dir.as_mut(), csv.as_mut()) {
+                        if let Err(e) = d.checkpoint(w, next, summary) {
+                            *io_error = e.message();
+                        }
+                    }
+                }
+                progress.update(next - range.start);
+                io_error.is_none() && signals.stop().is_none()
+            },
+        )
+    });
+    let wall = start.elapsed().as_secs_f64();
+    progress.finish();
+    let (mut csv, io_error) = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = io_error {
+        return Err(Fail::Run(e));
+    }
+    if next < range.end {
+        if let Some(f) = signals.stop() {
+            if let Some(d) = &a.out {
+                eprintln!(
+                    "cartkin: interrupted after {} patients; `--resume` continues the run in {}",
+                    next - range.start,
+                    d.display()
+                );
+            }
+            return Err(f);
+        }
+    }
+    let computed = range.end - from;
+    if let (Some(d), Some(w)) = (dir.as_mut(), csv.take()) {
+        let state = SummaryState {
+            manifest: manifest.clone(),
+            shards: Shards { n_shards, held: vec![k] },
+            summary: summary.clone(),
+        };
+        let run = run_json(study, &manifest, shard, &range, threads, wall, reused, computed);
+        d.finish(w, &summary, &state, &run)?;
+    }
+    print_report(&summary, range.end - range.start, computed, wall, threads);
+    if let Some(d) = &a.out {
+        eprintln!("wrote {}/patients.csv, summary.json, run.json, state.json", d.display());
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_json(
+    study: &Study,
+    manifest: &Manifest,
+    shard: Option<(u64, u64)>,
+    range: &std::ops::Range<u64>,
+    threads: usize,
+    wall: f64,
+    reused: u64,
+    computed: u64,
+) -> serde_json::Value {
+    let n = range.end - range.start;
+    serde_json::json!({
+        "crate": "cartkin",
+        "version": env!("CARGO_PKG_VERSION"),
+        "complete": true,
+        "threads": threads,
+        "seed": study.seed,
+        "n_patients": n,
+        "shard": shard.map(|(k, m)| format!("{k}/{m}")),
+        "id_range": [range.start, range.end],
+        "wall_s": wall,
+        "patients_per_s": computed as f64 / wall.max(1e-12),
+        "reused_patients": reused,
+        "computed_patients": computed,
+        "manifest": manifest,
+        "study": serde_json::to_value(study.to_table()).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn print_report(summary: &TrialSummary, n: u64, computed: u64, wall: f64, threads: usize) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Virtual trial: {n} patients ({computed} computed), {threads} threads, {} s ({} patients/s)",
+        cartkin::trial::plain(wall),
+        cartkin::trial::plain(computed as f64 / wall.max(1e-12)).split('.').next().unwrap_or("0")
+    );
+    let _ = write!(out, "{}", summary.report());
+}
+
+fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {
+    let mut parts: Vec<(SummaryState, PathBuf)> = Vec::new();
+    for d in dirs {
+        let p = d.join("state.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Fail::Input(format!("{}: {e} (not the --out directory of a completed cartkin trial)", p.display()))
+        })?;
+        let st = SummaryState::from_json(&text).map_err(|e| Fail::Input(format!("{}: {e}", p.display())))?;
+        parts.push((st, d.clone()));
+    }
+    let states: Vec<SummaryState> = parts.iter().map(|(s, _)| s.clone()).collect();
+    let merged = SummaryState::merge(&states)
+        .and_then(|m| m.complete())
+        .map_err(|e| Fail::Input(format!("cannot merge: {e}")))?;
+    parts.sort_by_key(|(s, _)| s.shards.held.first().copied().unwrap_or(u64::MAX));
+    let mut dir = RunDir::open(out, &merged.manifest, (0, 1), false, force)?;
+    dir.merge_outputs(&parts, &merged)?;
+    let json = merged.summary.to_json();
+    println!(
+        "Merged {} shards of {} patients (seed {}, run {})",
+        parts.len(),
+        merged.manifest.n_patients,
+        merged.manifest.seed,
+        merged.manifest.run_hash
+    );
+    let _ = json;
+    print!("{}", merged.summary.report());
+    eprintln!("wrote {}/patients.csv, summary.json, run.json, state.json", out.display());
+    Ok(())
 }

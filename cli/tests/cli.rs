@@ -11,7 +11,8 @@ fn models_lists_every_builtin_model_once() {
     let out = cartkin(&["models"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let names: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("model ")).filter_map(|l| l.split_whitespace().nth(1)).collect();
     assert_eq!(names, ["reference", "minimal"], "{text}");
     assert!(text.contains("11 states: E, M, X"), "{text}");
 }

@@ -7,7 +7,7 @@
 //! model of your own (see `examples/custom_model.rs`). The generic driver
 //! ([`crate::solve::run_model`]) integrates any of them between events, applies the
 //! regimen (infusions, tocilizumab and steroid switches), fires the model's own events, and
-//! feeds the endpoint observer ([`crate::endpoints::Observer`]) through the model's
+//! feeds the endpoint observer (`solve/observer.rs`) through the model's
 //! observation map ([`Model::observe`]).
 //!
 //! Everything is monomorphised: the driver is generic over `M: Model<N>`, so a model's

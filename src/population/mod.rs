@@ -79,7 +79,7 @@ pub use table::{
 use crate::error::InputError;
 use crate::model::{Params, Phenotype};
 use crate::patient::Patient;
-use crate::regimen::{Infusion, Product, Regimen, SteroidPolicy, TociPolicy};
+use crate::regimen::{Infusion, PolicyRules, Product, Regimen, SteroidPolicy, TociPolicy};
 use crate::scenario::Scenario;
 use rand::distr::Distribution;
 use rand::{Rng, RngExt};
@@ -288,6 +288,8 @@ pub struct RegimenTemplate {
     pub tocilizumab: TociPolicy,
     /// Steroid policy.
     pub steroids: SteroidPolicy,
+    /// The policy numbers (trigger thresholds, windows, dose counts; REF-1 by default).
+    pub rules: PolicyRules,
 }
 
 impl Default for RegimenTemplate {
@@ -299,6 +301,7 @@ impl Default for RegimenTemplate {
             lymphodepletion: true,
             tocilizumab: TociPolicy::Reactive,
             steroids: SteroidPolicy::Reactive,
+            rules: PolicyRules::default(),
         }
     }
 }
@@ -311,7 +314,7 @@ impl RegimenTemplate {
             .iter()
             .map(|&(t, f)| Infusion { t, cells: (cells * f).clamp(f64::MIN_POSITIVE, f64::MAX) })
             .collect();
-        Regimen::new(infusions, self.lymphodepletion, self.tocilizumab.clone(), self.steroids)
+        Regimen::new(infusions, self.lymphodepletion, self.tocilizumab.clone(), self.steroids)?.with_rules(self.rules)
     }
 }
 

@@ -1,0 +1,1138 @@
+//! Study files: a virtual trial written as TOML, read into a [`Study`] (model, population,
+//! patients, seed, horizon, solver settings, summary strata) that runs as a
+//! [`crate::trial::Trial`]. `docs/STUDY.md` documents every key with its unit, default and
+//! domain.
+//!
+//! ```
+//! use cartkin::study::Study;
+//! let text = r#"
+//! name = "adults"
+//! population = "eliana"
+//! patients = 8
+//! seed = 1
+//! [typical]
+//! K_k = 1e8
+//! [covariates]
+//! marrow_blast_fraction = { beta = [2.0, 1.0], range = [0.05, 0.97] }
+//! "#;
+//! let study = Study::parse(text, "adults.toml", std::path::Path::new("."))?;
+//! assert_eq!(study.patients, 8);
+//! // `study show`: every default filled in, as TOML that reads back to the same study
+//! let again = Study::parse(&study.to_toml(), "shown.toml", std::path::Path::new("."))?;
+//! assert_eq!(again, study);
+//! # Ok::<(), cartkin::study::StudyError>(())
+//! ```
+//!
+//! **Semantics.** A study is validated as written. `[typical]`, `[variability]` and
+//! `[covariates]` merge key by key into the base `population`; `[product]`, `[dose]` and
+//! `[regimen]` replace the base's section whole when given. Varied parameters are drawn in
+//! the base population's order; an override keeps its place, a CV of 0 removes the
+//! variability, new keys are appended in file order. Paths inside a study resolve relative
+//! to the study file's folder.
+//!
+//! **Errors** ([`StudyError`]) are one line naming the file and the key path (and the line
+//! and column for TOML syntax errors).
+
+use crate::endpoints::Definitions;
+use crate::model::{Params, Phenotype};
+use crate::ode::Method;
+use crate::population::{
+    read_population_csv, Amount, BodyWeight, Dose, EscapeSubclone, Fraction, Population, RegimenTemplate,
+    VirtualPatient,
+};
+use crate::regimen::{PolicyRules, Product, SteroidPolicy, TociPolicy};
+use crate::solve::SolverConfig;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// Built-in populations of the reference model, by study name.
+pub const POPULATIONS: &[(&str, &str)] = &[
+    ("eliana", "ELIANA-calibrated children and young adults, tisagenlecleucel per kg (the default trial)"),
+    ("reference_200", "the distribution the shared 200-patient reference population was drawn from"),
+    ("s1", "the S1 patient every time (no variability): f0 0.5, 1e8 cells, CD19 product"),
+];
+
+/// A study file that cannot be used: one line naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StudyError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML.
+    #[error("{file}:{line}:{column}: TOML syntax error: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Valid TOML that is not a valid study: the key path and what is wrong.
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The key path (`covariates.weight_kg.range`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl StudyError {
+    /// The key path of an [`StudyError::Invalid`] error.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            StudyError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Where a study's patients come from.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A sampled population.
+    Population(Box<Population>),
+    /// A table of patients (the `population_200.csv` format) at this path.
+    Table {
+        /// The table's path (resolved).
+        path: PathBuf,
+        /// Its patients.
+        patients: Vec<VirtualPatient>,
+    },
+}
+
+/// A resolved study: what runs, with every default filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Study {
+    /// Study name.
+    pub name: String,
+    /// Model name (`reference`).
+    pub model: String,
+    /// The base population named in the file, if any (for reports).
+    pub population_name: Option<String>,
+    /// Patients to simulate (for a table: at most its rows).
+    pub patients: u64,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Horizon (days).
+    pub horizon_days: f64,
+    /// Where the patients come from.
+    pub source: Source,
+    /// Solver settings.
+    pub solver: SolverConfig,
+    /// Edges of the marrow-blast-fraction strata of the summary.
+    pub f0_strata: Vec<f64>,
+    /// Edges of the dose strata (`None`: the dose tertiles of the first 3,000 patients).
+    pub dose_strata: Option<Vec<f64>>,
+}
+
+/// A table being read: its key path, what was read (to refuse unknown keys).
+struct Node<'a> {
+    file: &'a str,
+    path: String,
+    t: &'a Table,
+    seen: Vec<String>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+impl<'a> Node<'a> {
+    fn new(file: &'a str, path: String, t: &'a Table) -> Self {
+        Node { file, path, t, seen: Vec::new() }
+    }
+
+    fn key(&self, k: &str) -> String {
+        if self.path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{k}", self.path)
+        }
+    }
+
+    fn err(&self, k: &str, message: impl Into<String>) -> StudyError {
+        StudyError::Invalid { file: self.file.to_string(), key: self.key(k), message: message.into() }
+    }
+
+    fn get(&mut self, k: &str) -> Option<&'a Value> {
+        self.seen.push(k.to_string());
+        self.t.get(k)
+    }
+
+    fn table(&mut self, k: &str) -> Result<Option<Node<'a>>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(Node::new(self.file, self.key(k), t))),
+            Some(v) => Err(self.err(k, format!("expected a table, found {}", type_name(v)))),
+        }
+    }
+
+    fn number_value(&self, k: &str, v: &Value) -> Result<f64, StudyError> {
+        let x = match v {
+            Value::Float(x) => *x,
+            Value::Integer(i) => *i as f64,
+            v => return Err(self.err(k, format!("expected a number, found {}", type_name(v)))),
+        };
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(self.err(k, format!("{x} is not a finite number")))
+        }
+    }
+
+    fn f64(&mut self, k: &str) -> Result<Option<f64>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => self.number_value(k, v).map(Some),
+        }
+    }
+
+    fn u64(&mut self, k: &str) -> Result<Option<u64>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(Value::Integer(i)) => Err(self.err(k, format!("{i} is negative"))),
+            Some(v) => Err(self.err(k, format!("expected a whole number, found {}", type_name(v)))),
+        }
+    }
+
+    fn str(&mut self, k: &str) -> Result<Option<&'a str>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.err(k, format!("expected a string, found {}", type_name(v)))),
+        }
+    }
+
+    fn bool(&mut self, k: &str) -> Result<Option<bool>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.err(k, format!("expected true or false, found {}", type_name(v)))),
+        }
+    }
+
+    fn numbers(&mut self, k: &str) -> Result<Option<Vec<f64>>, StudyError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a.iter().map(|v| self.number_value(k, v)).collect::<Result<Vec<_>, _>>().map(Some),
+            Some(v) => Err(self.err(k, format!("expected an array of numbers, found {}", type_name(v)))),
+        }
+    }
+
+    /// Refuse the keys that were not read.
+    fn finish(self, what: &str) -> Result<(), StudyError> {
+        for k in self.t.keys() {
+            if !self.seen.iter().any(|s| s == k) {
+                return Err(self.err(k, format!("unknown key (not a {what} key; see docs/STUDY.md)")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A distribution as written: a number or one of the tables of docs/STUDY.md.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dist {
+    Fixed(f64),
+    Uniform(f64, f64),
+    LogUniform(f64, f64),
+    Beta { a: f64, b: f64, lo: f64, hi: f64 },
+    LogNormal { median: f64, cv: f64, lo: f64, hi: f64 },
+}
+
+impl Dist {
+    fn kind(&self) -> &'static str {
+        match self {
+            Dist::Fixed(_) => "a fixed number",
+            Dist::Uniform(..) => "uniform",
+            Dist::LogUniform(..) => "log_uniform",
+            Dist::Beta { .. } => "beta",
+            Dist::LogNormal { .. } => "lognormal",
+        }
+    }
+}
+
+fn range_pair(n: &Node<'_>, k: &str, v: &[f64]) -> Result<(f64, f64), StudyError> {
+    match v {
+        [lo, hi] if lo < hi => Ok((*lo, *hi)),
+        [lo, hi] => Err(n.err(k, format!("[{lo}, {hi}]: the lower end must be below the upper end"))),
+        _ => Err(n.err(k, format!("expected [lo, hi], found {} numbers", v.len()))),
+    }
+}
+
+/// Read the distribution at `k` of `parent`.
+fn dist(parent: &mut Node<'_>, k: &str) -> Result<Option<Dist>, StudyError> {
+    let v = match parent.get(k) {
+        None => return Ok(None),
+        Some(v) => v,
+    };
+    if let Value::Table(t) = v {
+        let mut n = Node::new(parent.file, parent.key(k), t);
+        let range = match n.numbers("range")? {
+            Some(r) => Some(range_pair(&n, "range", &r)?),
+            None => None,
+        };
+        let d = if let Some(u) = n.numbers("uniform")? {
+            let (lo, hi) = range_pair(&n, "uniform", &u)?;
+            Dist::Uniform(lo, hi)
+        } else if let Some(u) = n.numbers("log_uniform")? {
+            let (lo, hi) = match u.as_slice() {
+                [lo, hi] if *lo > 0.0 && lo <= hi => (*lo, *hi),
+                [lo, hi] => return Err(n.err("log_uniform", format!("[{lo}, {hi}]: need 0 < lo <= hi"))),
+                _ => return Err(n.err("log_uniform", format!("expected [lo, hi], found {} numbers", u.len()))),
+            };
+            Dist::LogUniform(lo, hi)
+        } else if let Some(ab) = n.numbers("beta")? {
+            let (a, b) = match ab.as_slice() {
+                [a, b] if *a > 0.0 && *b > 0.0 => (*a, *b),
+                [a, b] => return Err(n.err("beta", format!("shapes [{a}, {b}]: both must be > 0"))),
+                _ => return Err(n.err("beta", format!("expected [a, b], found {} numbers", ab.len()))),
+            };
+            let (lo, hi) = range.unwrap_or((0.0, 1.0));
+            Dist::Beta { a, b, lo, hi }
+        } else if let Some(mut ln) = n.table("lognormal")? {
+            let median = ln.f64("median")?.ok_or_else(|| ln.err("median", "missing (the median)"))?;
+            let cv = ln.f64("cv")?.ok_or_else(|| ln.err("cv", "missing (the coefficient of variation)"))?;
+            if !(median > 0.0) {
+                return Err(ln.err("median", format!("{median}: must be > 0")));
+            }
+            if cv < 0.0 {
+                return Err(ln.err("cv", format!("{cv}: must be >= 0")));
+            }
+            ln.finish("lognormal")?;
+            let (lo, hi) = range.ok_or_else(|| n.err("range", "a lognormal needs range = [lo, hi]"))?;
+            Dist::LogNormal { median, cv, lo, hi }
+        } else {
+            return Err(parent.err(k, "expected a number or one of uniform, log_uniform, beta, lognormal"));
+        };
+        if range.is_some() && !matches!(d, Dist::Beta { .. } | Dist::LogNormal { .. }) {
+            return Err(n.err("range", format!("range goes with beta or lognormal, not {}", d.kind())));
+        }
+        n.finish("distribution")?;
+        Ok(Some(d))
+    } else {
+        Ok(Some(Dist::Fixed(parent.number_value(k, v)?)))
+    }
+}
+
+fn fraction(n: &Node<'_>, k: &str, d: Dist) -> Result<Fraction, StudyError> {
+    let in01 = |lo: f64, hi: f64| (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi);
+    match d {
+        Dist::Fixed(v) if (0.0..=1.0).contains(&v) => Ok(Fraction::Fixed(v)),
+        Dist::Uniform(lo, hi) if in01(lo, hi) => Ok(Fraction::Uniform { lo, hi }),
+        Dist::Beta { a, b, lo, hi } if in01(lo, hi) => Ok(Fraction::Beta { a, b, lo, hi }),
+        Dist::Fixed(_) | Dist::Uniform(..) | Dist::Beta { .. } => Err(n.err(k, "a fraction must lie in [0, 1]")),
+        d => Err(n.err(k, format!("{} is not available for a fraction (a number, uniform or beta)", d.kind()))),
+    }
+}
+
+fn amount(n: &Node<'_>, k: &str, d: Dist) -> Result<Amount, StudyError> {
+    match d {
+        Dist::Fixed(v) if v > 0.0 => Ok(Amount::Fixed(v)),
+        Dist::Fixed(v) => Err(n.err(k, format!("{v}: must be > 0"))),
+        Dist::LogUniform(lo, hi) => Ok(Amount::LogUniform { lo, hi }),
+        d => Err(n.err(k, format!("{} is not available here (a number or log_uniform)", d.kind()))),
+    }
+}
+
+fn weight(n: &Node<'_>, k: &str, d: Dist) -> Result<BodyWeight, StudyError> {
+    match d {
+        Dist::Fixed(v) if v > 0.0 => Ok(BodyWeight { median_kg: v, cv: 0.0, min_kg: v, max_kg: v }),
+        Dist::LogNormal { median, cv, lo, hi } if lo > 0.0 => {
+            Ok(BodyWeight { median_kg: median, cv, min_kg: lo, max_kg: hi })
+        }
+        d => Err(n.err(
+            k,
+            format!("{} is not available for a weight (a number > 0, or lognormal with a range > 0)", d.kind()),
+        )),
+    }
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<Table, StudyError> {
+    text.parse::<Table>().map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
+        StudyError::Syntax { file: file.to_string(), line, column, message }
+    })
+}
+
+impl Study {
+    /// Read the study file at `path` (paths inside it resolve relative to its folder).
+    ///
+    /// # Errors
+    /// [`StudyError`]: unreadable, not TOML, or not a valid study.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, StudyError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io { file: file.clone(), source })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &file, dir)
+    }
+
+    /// Parse a study; `file` names it in errors, `dir` is where its relative paths start.
+    ///
+    /// # Errors
+    /// [`StudyError`]: not TOML, or not a valid study.
+    pub fn parse(text: &str, file: &str, dir: &Path) -> Result<Self, StudyError> {
+        let t = parse_toml(text, file)?;
+        let mut top = Node::new(file, String::new(), &t);
+        let name = top.str("name")?.map(str::to_string).unwrap_or_else(|| {
+            Path::new(file).file_stem().map_or("study".into(), |s| s.to_string_lossy().into_owned())
+        });
+        let model = top.str("model")?.unwrap_or("reference").to_string();
+        match model.as_str() {
+            "reference" => {}
+            "minimal" => {
+                return Err(
+                    top.err("model", "the minimal model has no virtual population (studies run the reference model)")
+                )
+            }
+            m => {
+                let names: Vec<&str> = crate::model::builtin().iter().map(|i| i.name).collect();
+                return Err(top.err("model", format!("unknown model \"{m}\" (built-in: {})", names.join(", "))));
+            }
+        }
+        let horizon_days = top.f64("horizon_days")?.unwrap_or(365.0);
+        if !(horizon_days >= 28.0) {
+            return Err(top.err("horizon_days", format!("{horizon_days}: must be >= 28 (the assessment day)")));
+        }
+        let seed = top.u64("seed")?.unwrap_or(2018);
+        let patients = top.u64("patients")?;
+        let population_name = top.str("population")?.map(str::to_string);
+        let table = top.str("table")?;
+
+        let source = match table {
+            Some(rel) => {
+                for k in
+                    ["population", "typical", "variability", "correlation", "covariates", "product", "dose", "regimen"]
+                {
+                    if top.t.contains_key(k) {
+                        return Err(
+                            top.err(k, "a study with a table of patients takes its patients from the table alone")
+                        );
+                    }
+                }
+                let path = dir.join(rel);
+                let rows = read_population_csv(&path).map_err(|e| top.err("table", e.to_string()))?;
+                Source::Table { path, patients: rows }
+            }
+            None => Source::Population(Box::new(population(&mut top, population_name.as_deref())?)),
+        };
+        let patients = match (patients, &source) {
+            (Some(n), _) => n,
+            (None, Source::Table { patients, .. }) => patients.len() as u64,
+            (None, Source::Population(_)) => return Err(top.err("patients", "missing (how many patients to simulate)")),
+        };
+
+        // solver
+        let mut solver = SolverConfig::default();
+        if let Some(mut s) = top.table("solver")? {
+            if let Some(r) = s.f64("rtol")? {
+                solver = SolverConfig::with_rtol(r).map_err(|e| s.err("rtol", e.to_string()))?;
+            }
+            if let Some(a) = s.f64("atol_factor")? {
+                // equal to rtol is the default (atol scaled with rtol): keep it so
+                if a != solver.rtol() {
+                    solver = solver.atol_factor(a).map_err(|e| s.err("atol_factor", e.to_string()))?;
+                }
+            }
+            if let Some(n) = s.u64("max_steps")? {
+                solver = solver.max_steps(n).map_err(|e| s.err("max_steps", e.to_string()))?;
+            }
+            if let Some(h) = s.f64("max_step_days")? {
+                solver = solver.h_max(h).map_err(|e| s.err("max_step_days", e.to_string()))?;
+            }
+            if let Some(m) = s.str("method")? {
+                solver = solver.method(match m {
+                    "dopri5exp" => Method::Dopri5Exp,
+                    "dopri5" => Method::Dopri5,
+                    m => return Err(s.err("method", format!("unknown method \"{m}\" (dopri5exp, dopri5)"))),
+                });
+            }
+            s.finish("[solver]")?;
+        }
+
+        // strata
+        let mut f0_strata = vec![0.0, 0.2, 0.5, 1.0];
+        let mut dose_strata = None;
+        if let Some(mut s) = top.table("strata")? {
+            let edges = |s: &mut Node<'_>, k: &str| -> Result<Option<Vec<f64>>, StudyError> {
+                let e = s.numbers(k)?;
+                if let Some(e) = &e {
+                    if e.len() < 2 || e.windows(2).any(|w| !(w[0] < w[1])) {
+                        return Err(s.err(k, "edges must be at least two strictly increasing numbers"));
+                    }
+                }
+                Ok(e)
+            };
+            if let Some(e) = edges(&mut s, "marrow_blast_fraction")? {
+                f0_strata = e;
+            }
+            dose_strata = edges(&mut s, "dose_cells")?;
+            s.finish("[strata]")?;
+        }
+        top.finish("study")?;
+        Ok(Study { name, model, population_name, patients, seed, horizon_days, source, solver, f0_strata, dose_strata })
+    }
+
+    /// The study as TOML with every default filled in: read back, it is the same study
+    /// (the `study show` of the command line).
+    pub fn to_toml(&self) -> String {
+        let mut out = format!(
+            "# Study {:?} with every default filled in (cartkin {}): it runs to the same result.\n",
+            self.name,
+            env!("CARGO_PKG_VERSION")
+        );
+        out.push_str(&render(&self.to_table()));
+        out
+    }
+
+    /// The study as a TOML table with every default filled in (see [`Study::to_toml`]).
+    pub fn to_table(&self) -> Table {
+        let mut t = Table::new();
+        t.insert("name".into(), Value::String(self.name.clone()));
+        t.insert("model".into(), Value::String(self.model.clone()));
+        t.insert("patients".into(), Value::Integer(self.patients as i64));
+        t.insert("seed".into(), Value::Integer(self.seed as i64));
+        t.insert("horizon_days".into(), Value::Float(self.horizon_days));
+        match &self.source {
+            Source::Table { path, .. } => {
+                t.insert("table".into(), Value::String(path.display().to_string()));
+            }
+            Source::Population(p) => write_population(&mut t, p),
+        }
+        let mut s = Table::new();
+        s.insert("method".into(), Value::String(method_name(self.solver.method_used()).into()));
+        s.insert("rtol".into(), Value::Float(self.solver.rtol()));
+        if self.solver.atol() != self.solver.rtol() {
+            s.insert("atol_factor".into(), Value::Float(self.solver.atol()));
+        }
+        s.insert("max_steps".into(), Value::Integer(self.solver.step_limit() as i64));
+        if self.solver.max_step().is_finite() {
+            s.insert("max_step_days".into(), Value::Float(self.solver.max_step()));
+        }
+        t.insert("solver".into(), Value::Table(s));
+        let mut st = Table::new();
+        st.insert("marrow_blast_fraction".into(), floats(&self.f0_strata));
+        if let Some(d) = &self.dose_strata {
+            st.insert("dose_cells".into(), floats(d));
+        }
+        t.insert("strata".into(), Value::Table(st));
+        t
+    }
+
+    /// The trial of this study from a population source (`None` for a table source: use
+    /// [`Study::table_trial`]).
+    pub fn population_trial(&self) -> Option<crate::trial::Trial<Population>> {
+        match &self.source {
+            Source::Population(p) => {
+                Some(self.configure(crate::trial::Trial::new((**p).clone(), self.patients, self.seed)))
+            }
+            Source::Table { .. } => None,
+        }
+    }
+
+    /// The trial of this study from a table source (`None` for a population source).
+    pub fn table_trial(&self) -> Option<crate::trial::Trial<Vec<VirtualPatient>>> {
+        match &self.source {
+            Source::Table { patients, .. } => {
+                Some(self.configure(crate::trial::Trial::new(patients.clone(), self.patients, self.seed)))
+            }
+            Source::Population(_) => None,
+        }
+    }
+
+    fn configure<S: crate::trial::PatientSource>(&self, t: crate::trial::Trial<S>) -> crate::trial::Trial<S> {
+        let t = t.solver(self.solver).f0_strata(self.f0_strata.clone());
+        let t = match &self.dose_strata {
+            Some(d) => t.dose_strata(d.clone()),
+            None => t,
+        };
+        // the horizon was checked (>= 28, finite) when the study was read
+        t.horizon(self.horizon_days).unwrap_or_else(|_| unreachable!("horizon checked at parse"))
+    }
+
+    /// One line saying what is simulated (study, model, population, patients, seed, horizon).
+    pub fn describe(&self) -> String {
+        let pop = match (&self.source, &self.population_name) {
+            (Source::Table { path, .. }, _) => format!("table {}", path.display()),
+            (Source::Population(_), Some(n)) => format!("population {n}"),
+            (Source::Population(_), None) => "population as written (no base)".into(),
+        };
+        format!(
+            "Study {}: model {}, {pop}, {} patients, seed {}, horizon {} days",
+            self.name, self.model, self.patients, self.seed, self.horizon_days
+        )
+    }
+}
+
+/// TOML text of a study table: top-level values first, then one `[section]` per table with
+/// nested tables written inline (`{ beta = [2.0, 1.0], range = [0.05, 0.97] }`).
+fn render(t: &Table) -> String {
+    fn key(k: &str) -> String {
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            k.to_string()
+        } else {
+            Value::String(k.to_string()).to_string()
+        }
+    }
+    fn value(v: &Value) -> String {
+        match v {
+            // Debug is the shortest round-trip form, with an exponent for large and tiny values
+            Value::Float(x) => format!("{x:?}"),
+            Value::Array(a) => format!("[{}]", a.iter().map(value).collect::<Vec<_>>().join(", ")),
+            Value::Table(t) => {
+                let kv: Vec<String> = t.iter().map(|(k, v)| format!("{} = {}", key(k), value(v))).collect();
+                format!("{{ {} }}", kv.join(", "))
+            }
+            v => v.to_string(),
+        }
+    }
+    let mut out = String::new();
+    for (k, v) in t.iter().filter(|(_, v)| !v.is_table()) {
+        out.push_str(&format!("{} = {}\n", key(k), value(v)));
+    }
+    for (k, v) in t.iter() {
+        if let Value::Table(sec) = v {
+            out.push_str(&format!("\n[{}]\n", key(k)));
+            for (k2, v2) in sec {
+                out.push_str(&format!("{} = {}\n", key(k2), value(v2)));
+            }
+        }
+    }
+    out
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Dopri5 => "dopri5",
+        _ => "dopri5exp",
+    }
+}
+
+fn floats(v: &[f64]) -> Value {
+    Value::Array(v.iter().map(|x| Value::Float(*x)).collect())
+}
+
+fn table_of(pairs: Vec<(&str, Value)>) -> Value {
+    let mut t = Table::new();
+    for (k, v) in pairs {
+        t.insert(k.into(), v);
+    }
+    Value::Table(t)
+}
+
+fn fraction_value(f: Fraction) -> Value {
+    match f {
+        Fraction::Uniform { lo, hi } => table_of(vec![("uniform", floats(&[lo, hi]))]),
+        Fraction::Beta { a, b, lo, hi } => table_of(vec![("beta", floats(&[a, b])), ("range", floats(&[lo, hi]))]),
+        Fraction::Fixed(v) => Value::Float(v),
+    }
+}
+
+fn amount_value(a: Amount) -> Value {
+    match a {
+        Amount::LogUniform { lo, hi } => table_of(vec![("log_uniform", floats(&[lo, hi]))]),
+        Amount::Fixed(v) => Value::Float(v),
+    }
+}
+
+fn write_population(t: &mut Table, p: &Population) {
+    let mut typ = Table::new();
+    for (k, name) in Params::NAMES.iter().enumerate() {
+        typ.insert((*name).into(), Value::Float(p.typical().get_index(k)));
+    }
+    t.insert("typical".into(), Value::Table(typ));
+    let mut var = Table::new();
+    for (name, cv) in p.variability() {
+        var.insert(name.into(), Value::Float(cv));
+    }
+    t.insert("variability".into(), Value::Table(var));
+    if let Some(l) = p.correlation_cholesky() {
+        let n = p.varied_names().len();
+        let rows: Vec<Value> = (0..n).map(|i| floats(&l[i * n..(i + 1) * n])).collect();
+        let names = p.varied_names().iter().map(|s| Value::String((*s).into())).collect();
+        t.insert(
+            "correlation".into(),
+            table_of(vec![("parameters", Value::Array(names)), ("cholesky", Value::Array(rows))]),
+        );
+    }
+    let mut cov = Table::new();
+    cov.insert("marrow_blast_fraction".into(), fraction_value(p.f0()));
+    cov.insert("f_mem".into(), fraction_value(p.f_mem()));
+    cov.insert("B_0".into(), Value::Float(p.b0()));
+    match p.escape() {
+        Some(e) => {
+            cov.insert(
+                "escape_subclone".into(),
+                table_of(vec![
+                    ("phenotype", Value::String(e.phenotype.name().into())),
+                    ("probability", Value::Float(e.probability)),
+                    ("fraction", amount_value(e.fraction)),
+                ]),
+            );
+        }
+        None => {
+            cov.insert("escape_subclone".into(), Value::Boolean(false));
+        }
+    }
+    let mut dose = Table::new();
+    match p.dose() {
+        Dose::Flat(c) => {
+            dose.insert("cells".into(), Value::Float(c));
+        }
+        Dose::LogUniform { lo, hi } => {
+            dose.insert("cells".into(), amount_value(Amount::LogUniform { lo, hi }));
+        }
+        Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
+            cov.insert(
+                "weight_kg".into(),
+                table_of(vec![
+                    (
+                        "lognormal",
+                        table_of(vec![("median", Value::Float(weight.median_kg)), ("cv", Value::Float(weight.cv))]),
+                    ),
+                    ("range", floats(&[weight.min_kg, weight.max_kg])),
+                ]),
+            );
+            dose.insert("cells_per_kg".into(), amount_value(cells_per_kg));
+            if let Some((kg, flat)) = flat_above_kg {
+                dose.insert("flat_above_kg".into(), Value::Float(kg));
+                dose.insert("flat_cells".into(), amount_value(flat));
+            }
+        }
+    }
+    t.insert("covariates".into(), Value::Table(cov));
+    let targets = p.product().targets().names().into_iter().map(|s| Value::String(s.into())).collect();
+    t.insert("product".into(), table_of(vec![("targets", Value::Array(targets))]));
+    t.insert("dose".into(), Value::Table(dose));
+    let r = p.regimen();
+    let mut reg = Table::new();
+    reg.insert("infusions".into(), Value::Array(r.schedule.iter().map(|&(d, f)| floats(&[d, f])).collect()));
+    reg.insert("lymphodepletion".into(), Value::Boolean(r.lymphodepletion));
+    match &r.tocilizumab {
+        TociPolicy::Prophylactic { times } => {
+            reg.insert("tocilizumab".into(), Value::String("prophylactic".into()));
+            reg.insert("prophylactic_days".into(), floats(times));
+        }
+        TociPolicy::None => {
+            reg.insert("tocilizumab".into(), Value::String("none".into()));
+        }
+        _ => {
+            reg.insert("tocilizumab".into(), Value::String("reactive".into()));
+        }
+    }
+    let ster = if r.steroids == SteroidPolicy::None { "none" } else { "reactive" };
+    reg.insert("steroids".into(), Value::String(ster.into()));
+    let rules = &r.rules;
+    reg.insert("toci_threshold".into(), Value::Float(rules.toci_threshold));
+    reg.insert("toci_window_days".into(), Value::Float(rules.toci_window_days));
+    reg.insert("toci_max_reactive_doses".into(), Value::Integer(i64::from(rules.toci_max_reactive_doses)));
+    reg.insert("steroid_threshold".into(), Value::Float(rules.steroid_threshold));
+    reg.insert("steroid_course_days".into(), Value::Float(rules.steroid_course_days));
+    t.insert("regimen".into(), Value::Table(reg));
+}
+
+/// The population of a study: the base, with the study's sections merged in.
+fn population(top: &mut Node<'_>, base: Option<&str>) -> Result<Population, StudyError> {
+    let base_pop = match base.unwrap_or("s1") {
+        "eliana" => Population::eliana_like(),
+        "reference_200" => Population::reference_200(),
+        "s1" => Population::builder(Params::nominal()).build().map_err(|e| top.err("population", e.to_string()))?,
+        other => {
+            let names: Vec<&str> = POPULATIONS.iter().map(|(n, _)| *n).collect();
+            return Err(top.err(
+                "population",
+                format!("unknown population \"{other}\" of model reference (built-in: {})", names.join(", ")),
+            ));
+        }
+    };
+    let mut typical = base_pop.typical().clone();
+    let mut varied: Vec<(String, f64)> = base_pop.variability().map(|(n, c)| (n.to_string(), c)).collect();
+    let base_varied = varied.clone();
+    let mut cholesky: Option<Vec<Vec<f64>>> = base_pop.correlation_cholesky().map(|l| {
+        let n = base_varied.len();
+        (0..n).map(|i| l[i * n..(i + 1) * n].to_vec()).collect()
+    });
+    let mut f0 = base_pop.f0();
+    let mut f_mem = base_pop.f_mem();
+    let mut escape = base_pop.escape();
+    let mut dose = base_pop.dose();
+    let mut product = base_pop.product();
+    let mut regimen = base_pop.regimen().clone();
+    let mut b0 = base_pop.b0();
+
+    if let Some(mut t) = top.table("typical")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = t.f64(&k)?.unwrap_or(f64::NAN);
+            if Params::index_of(&k).is_none() {
+                return Err(t.err(&k, format!("unknown parameter \"{k}\" of model reference (MODEL.md names)")));
+            }
+            typical.set(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[typical]")?;
+    }
+    if let Some(mut t) = top.table("variability")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let cv = t.f64(&k)?.unwrap_or(f64::NAN);
+            if Params::index_of(&k).is_none() {
+                return Err(t.err(&k, format!("unknown parameter \"{k}\" of model reference (MODEL.md names)")));
+            }
+            if cv < 0.0 {
+                return Err(t.err(&k, format!("CV {cv}: must be >= 0")));
+            }
+            match varied.iter().position(|(n, _)| *n == k) {
+                Some(i) if cv == 0.0 => {
+                    varied.remove(i);
+                }
+                Some(i) => varied[i].1 = cv,
+                None if cv > 0.0 => varied.push((k.clone(), cv)),
+                None => {}
+            }
+        }
+        t.finish("[variability]")?;
+    }
+    let names_changed = varied.iter().map(|(n, _)| n).ne(base_varied.iter().map(|(n, _)| n));
+    let mut matrix: Option<Vec<Vec<f64>>> = None;
+    if let Some(mut c) = top.table("correlation")? {
+        let names: Vec<String> = match c.get("parameters") {
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap_or("").to_string()).collect(),
+            _ => return Err(c.err("parameters", "expected the varied parameters' names in draw order")),
+        };
+        let want: Vec<&String> = varied.iter().map(|(n, _)| n).collect();
+        if names.iter().ne(want.iter().copied()) {
+            return Err(c.err("parameters", format!("must list the varied parameters in draw order: {want:?}")));
+        }
+        let rows = |c: &mut Node<'_>, k: &str| -> Result<Option<Vec<Vec<f64>>>, StudyError> {
+            match c.get(k) {
+                None => Ok(None),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|r| match r {
+                        Value::Array(x) => x.iter().map(|v| c.number_value(k, v)).collect(),
+                        _ => Err(c.err(k, "expected rows of numbers")),
+                    })
+                    .collect::<Result<Vec<Vec<f64>>, _>>()
+                    .map(Some),
+                Some(_) => Err(c.err(k, "expected rows of numbers")),
+            }
+        };
+        cholesky = rows(&mut c, "cholesky")?;
+        matrix = rows(&mut c, "matrix")?;
+        if cholesky.is_some() == matrix.is_some() {
+            return Err(c.err("matrix", "give exactly one of matrix (a correlation matrix) or cholesky (its factor)"));
+        }
+        c.finish("[correlation]")?;
+    } else if names_changed && cholesky.is_some() {
+        return Err(top.err("variability", "the base population's correlation no longer fits: give [correlation]"));
+    }
+
+    let mut weight_override: Option<BodyWeight> = None;
+    if let Some(mut c) = top.table("covariates")? {
+        if let Some(d) = dist(&mut c, "marrow_blast_fraction")? {
+            f0 = fraction(&c, "marrow_blast_fraction", d)?;
+        }
+        if let Some(d) = dist(&mut c, "f_mem")? {
+            f_mem = fraction(&c, "f_mem", d)?;
+        }
+        if let Some(v) = c.f64("B_0")? {
+            if v < 0.0 {
+                return Err(c.err("B_0", format!("{v}: must be >= 0")));
+            }
+            b0 = v;
+        }
+        if let Some(d) = dist(&mut c, "weight_kg")? {
+            weight_override = Some(weight(&c, "weight_kg", d)?);
+        }
+        match c.get("escape_subclone") {
+            None => {}
+            Some(Value::Boolean(false)) => escape = None,
+            Some(Value::Table(t)) => {
+                let mut e = Node::new(c.file, c.key("escape_subclone"), t);
+                let ph = e.str("phenotype")?.ok_or_else(|| e.err("phenotype", "missing"))?;
+                let phenotype = Phenotype::parse("phenotype", ph).map_err(|_| {
+                    e.err("phenotype", format!("unknown phenotype \"{ph}\" (CD19-CD22+, CD19+CD22-, CD19-CD22-)"))
+                })?;
+                if phenotype == Phenotype::DOUBLE_POS {
+                    return Err(e.err("phenotype", "the escape phenotype must differ from CD19+CD22+"));
+                }
+                let probability = e.f64("probability")?.unwrap_or(1.0);
+                if !(0.0..=1.0).contains(&probability) {
+                    return Err(e.err("probability", format!("{probability}: must lie in [0, 1]")));
+                }
+                let fd = dist(&mut e, "fraction")?.ok_or_else(|| e.err("fraction", "missing"))?;
+                let fraction = amount(&e, "fraction", fd)?;
+                let hi = match fraction {
+                    Amount::Fixed(v) => v,
+                    Amount::LogUniform { hi, .. } => hi,
+                };
+                if !(hi <= 1.0) {
+                    return Err(e.err("fraction", "a fraction of the blasts must be <= 1"));
+                }
+                e.finish("escape_subclone")?;
+                escape = Some(EscapeSubclone { phenotype, probability, fraction });
+            }
+            Some(v) => {
+                return Err(c.err("escape_subclone", format!("expected a table or false, found {}", type_name(v))))
+            }
+        }
+        c.finish("[covariates]")?;
+    }
+
+    if let Some(mut p) = top.table("product")? {
+        let names: Vec<String> = match p.get("targets") {
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap_or("?").to_string()).collect(),
+            Some(v) => {
+                return Err(p.err("targets", format!("expected an array of antigen names, found {}", type_name(v))))
+            }
+            None => return Err(p.err("targets", "missing (e.g. [\"CD19\"])")),
+        };
+        product = Product::from_names(&names).map_err(|e| p.err("targets", e.to_string()))?;
+        p.finish("[product]")?;
+    }
+
+    if let Some(mut d) = top.table("dose")? {
+        let cells = dist(&mut d, "cells")?;
+        let per_kg = dist(&mut d, "cells_per_kg")?;
+        let flat_kg = d.f64("flat_above_kg")?;
+        let flat = dist(&mut d, "flat_cells")?;
+        dose = match (cells, per_kg) {
+            (Some(_), Some(_)) => return Err(d.err("cells", "give either cells or cells_per_kg, not both")),
+            (None, None) => return Err(d.err("cells", "missing: give cells or cells_per_kg")),
+            (Some(c), None) => {
+                if flat_kg.is_some() || flat.is_some() {
+                    return Err(d.err("flat_above_kg", "goes with cells_per_kg"));
+                }
+                match amount(&d, "cells", c)? {
+                    Amount::LogUniform { lo, hi } => Dose::LogUniform { lo, hi },
+                    Amount::Fixed(v) => Dose::Flat(v),
+                }
+            }
+            (None, Some(pk)) => {
+                let cells_per_kg = amount(&d, "cells_per_kg", pk)?;
+                let w = match (weight_override, dose) {
+                    (Some(w), _) => w,
+                    (None, Dose::PerKg { weight, .. }) => weight,
+                    (None, _) => return Err(d.err("cells_per_kg", "needs covariates.weight_kg")),
+                };
+                let flat_above_kg = match (flat_kg, flat) {
+                    (Some(kg), Some(f)) if kg > 0.0 => Some((kg, amount(&d, "flat_cells", f)?)),
+                    (Some(kg), Some(_)) => return Err(d.err("flat_above_kg", format!("{kg}: must be > 0"))),
+                    (None, None) => None,
+                    (Some(_), None) => return Err(d.err("flat_cells", "missing (flat_above_kg needs it)")),
+                    (None, Some(_)) => return Err(d.err("flat_above_kg", "missing (flat_cells needs it)")),
+                };
+                Dose::PerKg { cells_per_kg, weight: w, flat_above_kg }
+            }
+        };
+        d.finish("[dose]")?;
+    } else if let Some(w) = weight_override {
+        dose = match dose {
+            Dose::PerKg { cells_per_kg, flat_above_kg, .. } => Dose::PerKg { cells_per_kg, weight: w, flat_above_kg },
+            _ => return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)")),
+        };
+    }
+    if let (Some(_), Dose::Flat(_) | Dose::LogUniform { .. }) = (weight_override, dose) {
+        return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)"));
+    }
+
+    if let Some(mut r) = top.table("regimen")? {
+        let mut t = RegimenTemplate::default();
+        if let Some(v) = r.get("infusions") {
+            let bad = || r.err("infusions", "expected [[day, fraction of the dose], ...]");
+            let Value::Array(a) = v else { return Err(bad()) };
+            let mut schedule = Vec::new();
+            for x in a {
+                match x.as_array().map(|p| p.as_slice()) {
+                    Some([d, f]) => schedule.push((r.number_value("infusions", d)?, r.number_value("infusions", f)?)),
+                    _ => return Err(bad()),
+                }
+            }
+            if schedule.is_empty() {
+                return Err(r.err("infusions", "at least one infusion is needed"));
+            }
+            if let Some((d, f)) = schedule.iter().find(|(d, f)| *d < 0.0 || *f <= 0.0) {
+                return Err(r.err("infusions", format!("[{d}, {f}]: days must be >= 0 and fractions > 0")));
+            }
+            if schedule.windows(2).any(|w| w[1].0 < w[0].0) {
+                return Err(r.err("infusions", "days must be non-decreasing"));
+            }
+            let sum: f64 = schedule.iter().map(|(_, f)| f).sum();
+            if (sum - 1.0).abs() > 1e-9 {
+                return Err(r.err("infusions", format!("the fractions of the dose sum to {sum}, not 1")));
+            }
+            if let Some((d, _)) = schedule.iter().find(|(d, _)| *d > horizon_hint(top)) {
+                return Err(r.err("infusions", format!("an infusion at day {d} lies beyond the horizon")));
+            }
+            t.schedule = schedule;
+        }
+        if let Some(b) = r.bool("lymphodepletion")? {
+            t.lymphodepletion = b;
+        }
+        let proph = r.numbers("prophylactic_days")?;
+        match r.str("tocilizumab")? {
+            None | Some("reactive") => t.tocilizumab = TociPolicy::Reactive,
+            Some("none") => t.tocilizumab = TociPolicy::None,
+            Some("prophylactic") => {
+                let times = proph.clone().ok_or_else(|| r.err("prophylactic_days", "missing (days of the doses)"))?;
+                t.tocilizumab = TociPolicy::Prophylactic { times };
+            }
+            Some(p) => {
+                return Err(r.err("tocilizumab", format!("unknown policy \"{p}\" (none, reactive, prophylactic)")))
+            }
+        }
+        if proph.is_some() && !matches!(t.tocilizumab, TociPolicy::Prophylactic { .. }) {
+            return Err(r.err("prophylactic_days", "goes with tocilizumab = \"prophylactic\""));
+        }
+        match r.str("steroids")? {
+            None | Some("reactive") => t.steroids = SteroidPolicy::Reactive,
+            Some("none") => t.steroids = SteroidPolicy::None,
+            Some(p) => return Err(r.err("steroids", format!("unknown policy \"{p}\" (none, reactive)"))),
+        }
+        let mut rules = PolicyRules::default();
+        for (k, slot) in [
+            ("toci_threshold", &mut rules.toci_threshold),
+            ("toci_window_days", &mut rules.toci_window_days),
+            ("steroid_threshold", &mut rules.steroid_threshold),
+            ("steroid_course_days", &mut rules.steroid_course_days),
+        ] {
+            if let Some(v) = r.f64(k)? {
+                if !(v > 0.0) {
+                    return Err(r.err(k, format!("{v}: must be > 0")));
+                }
+                *slot = v;
+            }
+        }
+        if let Some(n) = r.u64("toci_max_reactive_doses")? {
+            rules.toci_max_reactive_doses =
+                u32::try_from(n).map_err(|_| r.err("toci_max_reactive_doses", "too large"))?;
+        }
+        t.rules = rules;
+        r.finish("[regimen]")?;
+        regimen = t;
+    }
+
+    let mut b = Population::builder(typical);
+    for (n, cv) in &varied {
+        b = b.variability(n, *cv);
+    }
+    if let Some(l) = cholesky {
+        b = b.correlation_cholesky(l);
+    }
+    if let Some(m) = matrix {
+        b = b.correlation(m);
+    }
+    b.f0(f0)
+        .escape(escape)
+        .dose(dose)
+        .f_mem(f_mem)
+        .product(product)
+        .regimen(regimen)
+        .b0(b0)
+        .build()
+        .map_err(|e| top.err("population", e.to_string()))
+}
+
+/// The study's horizon as far as it is known while reading the regimen (365 by default).
+fn horizon_hint(top: &Node<'_>) -> f64 {
+    match top.t.get("horizon_days") {
+        Some(Value::Float(x)) => *x,
+        Some(Value::Integer(i)) => *i as f64,
+        _ => 365.0,
+    }
+}
+
+/// The endpoint definitions studies use (the crate's; a `[endpoints]` section is not read
+/// yet).
+pub fn definitions() -> Definitions {
+    Definitions::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn study(text: &str) -> Result<Study, StudyError> {
+        Study::parse(text, "t.toml", Path::new("."))
+    }
+
+    #[test]
+    fn the_eliana_population_reads_back_as_itself() {
+        let s = study("population = \"eliana\"\npatients = 10\nseed = 5\n").unwrap();
+        let eliana = Population::eliana_with(&Population::eliana_calibration()).unwrap();
+        assert_eq!(s.source, Source::Population(Box::new(eliana)));
+        let shown = study(&s.to_toml()).unwrap();
+        assert_eq!(shown.source, s.source);
+        assert_eq!(shown, Study { population_name: None, ..s });
+    }
+
+    #[test]
+    fn overrides_keep_their_place_and_new_keys_come_last() {
+        let s = study("population = \"eliana\"\npatients = 1\n[variability]\nK_C = 0.3\nk_kill = 0.9\ndelta_M = 0\n")
+            .unwrap();
+        let Source::Population(p) = &s.source else { panic!() };
+        let base: Vec<&str> = Population::eliana_like().varied_names().to_vec();
+        let mut want: Vec<&str> = base.iter().copied().filter(|n| *n != "delta_M").collect();
+        want.push("K_C");
+        assert_eq!(p.varied_names(), want.as_slice());
+        assert_eq!(p.variability().find(|(n, _)| *n == "k_kill").map(|(_, c)| c), Some(0.9));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_syntax_errors_the_line_and_column() {
+        let e = study("patients = 1\nseed = = 3\n").unwrap_err();
+        assert!(matches!(e, StudyError::Syntax { line: 2, column: 8, .. }), "{e}");
+        assert!(e.to_string().starts_with("t.toml:2:8: "), "{e}");
+        for (text, key) in [
+            ("patients = 1\n[typical]\nnot_a_parameter = 1.0\n", "typical.not_a_parameter"),
+            ("patients = 1\nhorizon_days = \"long\"\n", "horizon_days"),
+            ("patients = 1\n[variability]\ndelta_E = -1.0\n", "variability.delta_E"),
+            ("patients = 1\n[covariates]\nmarrow_blast_fraction = { beta = [0.0, 1.0] }\n", "covariates.marrow_blast_fraction.beta"),
+            (
+                "patients = 1\n[covariates]\nweight_kg = { lognormal = { median = 75, cv = 0.25 }, range = [150, 40] }\n",
+                "covariates.weight_kg.range",
+            ),
+            ("patients = 1\nmodel = \"no_such_model\"\n", "model"),
+            ("patients = 1\n[regimen]\ninfusions = [[0, 0.5], [1, 0.3]]\n", "regimen.infusions"),
+            (
+                "patients = 1\n[covariates]\nescape_subclone = { phenotype = \"CD99-\", fraction = 1e-3 }\n",
+                "covariates.escape_subclone.phenotype",
+            ),
+            ("patients = 1\npopulaton = \"eliana\"\n", "populaton"),
+            ("patients = 1\npopulation = \"adults\"\n", "population"),
+            ("patients = 1\n[dose]\ncells = -5\n", "dose.cells"),
+        ] {
+            let e = study(text).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{text}: {e}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+    }
+}
