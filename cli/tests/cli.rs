@@ -1,20 +1,60 @@
-//! The `cartkin` binary as a user runs it.
+//! The `cartkin` binary as a user runs it: studies, shards and merges, bad studies, resume
+//! after a kill, signals, output directories.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-fn cartkin(args: &[&str]) -> std::process::Output {
+fn cartkin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cartkin")).args(args).output().expect("run cartkin")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn study(name: &str) -> String {
+    root().join("studies").join(name).display().to_string()
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cartkin-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn same_outputs(a: &Path, b: &Path) {
+    for f in ["summary.json", "patients.csv"] {
+        assert!(read(&a.join(f)) == read(&b.join(f)), "{f} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout {}\nstderr {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn models_lists_every_builtin_model_once() {
     let out = cartkin(&["models"]);
-    assert!(out.status.success());
+    ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let names: Vec<&str> =
         text.lines().filter(|l| l.starts_with("model ")).filter_map(|l| l.split_whitespace().nth(1)).collect();
     assert_eq!(names, ["reference", "minimal"], "{text}");
     assert!(text.contains("11 states: E, M, X"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("population eliana")), "{text}");
 }
 
 #[test]
@@ -22,4 +62,340 @@ fn unknown_subcommand_is_a_usage_error() {
     let out = cartkin(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
+
+/// What `virtual_trial --patients N --seed S --out DIR` writes, through the same library
+/// calls (the example is a thin user of them): the default population, patients.csv
+/// streamed, summary.json pretty-printed.
+fn library_trial(n: u64, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    use cartkin::io::PatientCsv;
+    use cartkin::population::Population;
+    use cartkin::trial::{PatientSource, Trial};
+    let trial = Trial::new(Population::default(), n, seed);
+    let mut csv = PatientCsv::new(Vec::new(), trial.source().parameter_names()).unwrap();
+    let summary = trial.run(&mut |o| csv.write(o).unwrap(), None);
+    let s = serde_json::to_string_pretty(&summary.to_json()).unwrap() + "\n";
+    (s.into_bytes(), csv.finish().unwrap())
+}
+
+#[test]
+fn the_eliana_study_writes_the_default_trial_byte_for_byte() {
+    let d = scratch("eliana");
+    let out = d.join("A");
+    ok(&cartkin(&[
+        "trial",
+        &study("eliana.toml"),
+        "--patients",
+        "1500",
+        "--seed",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let (summary, csv) = library_trial(1500, 5);
+    assert!(read(&out.join("summary.json")) == summary, "summary.json");
+    assert!(read(&out.join("patients.csv")) == csv, "patients.csv");
+    // run.json: today's keys and the added ones
+    let run: serde_json::Value = serde_json::from_slice(&read(&out.join("run.json"))).unwrap();
+    for k in ["threads", "seed", "n_patients", "wall_s", "study", "manifest", "reused_patients", "computed_patients"] {
+        assert!(run.get(k).is_some(), "run.json has no {k}");
+    }
+    assert_eq!(
+        (run["seed"].as_u64(), run["n_patients"].as_u64(), run["computed_patients"].as_u64()),
+        (Some(5), Some(1500), Some(1500))
+    );
+    // the built-in study by name is the same study
+    let by_name = d.join("B");
+    ok(&cartkin(&[
+        "trial",
+        "eliana",
+        "--patients",
+        "1500",
+        "--seed",
+        "5",
+        "--out",
+        by_name.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "1",
+    ]));
+    same_outputs(&out, &by_name);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn study_show_runs_to_the_same_result() {
+    let d = scratch("show");
+    for name in ["eliana.toml", "adults-cd28.toml", "dual-cd19-cd22.toml"] {
+        let shown = cartkin(&["study", "show", &study(name)]);
+        ok(&shown);
+        let f = d.join(format!("shown-{name}"));
+        std::fs::write(&f, &shown.stdout).unwrap();
+        let (a, b) = (d.join(format!("a-{name}")), d.join(format!("b-{name}")));
+        ok(&cartkin(&["trial", &study(name), "--patients", "300", "--out", a.to_str().unwrap(), "--quiet"]));
+        ok(&cartkin(&["trial", f.to_str().unwrap(), "--patients", "300", "--out", b.to_str().unwrap(), "--quiet"]));
+        same_outputs(&a, &b);
+        // the same run: its manifest (and so its shards) agree too
+        let m = |p: &Path| {
+            serde_json::from_slice::<serde_json::Value>(&read(&p.join("run.json"))).unwrap()["manifest"].clone()
+        };
+        assert_eq!(m(&a), m(&b), "{name}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn three_shards_merge_to_the_one_process_bytes_and_bad_sets_are_refused() {
+    let d = scratch("shards");
+    let s = |x: &str| d.join(x).display().to_string();
+    let base = ["trial", "eliana", "--patients", "1200", "--seed", "9", "--quiet"];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        cartkin(&a)
+    };
+    ok(&run(&["--out", &s("full")]));
+    for k in 0..3 {
+        ok(&run(&[
+            "--shard",
+            &format!("{k}/3"),
+            "--out",
+            &s(&format!("s{k}")),
+            "--threads",
+            if k == 1 { "1" } else { "2" },
+        ]));
+    }
+    ok(&cartkin(&["merge", "--out", &s("merged"), &s("s2"), &s("s0"), &s("s1")]));
+    same_outputs(&d.join("full"), &d.join("merged"));
+    // a duplicate shard
+    let dup = cartkin(&["merge", "--out", &s("m2"), &s("s0"), &s("s0"), &s("s1"), &s("s2")]);
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("shard 0"), "{}", String::from_utf8_lossy(&dup.stderr));
+    // an incomplete set names what is missing
+    let part = cartkin(&["merge", "--out", &s("m3"), &s("s0"), &s("s2")]);
+    assert_eq!(part.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&part.stderr);
+    assert!(err.contains("missing") && err.contains("missing shards 1 of 3"), "{err}");
+    // a shard of another seed
+    ok(&cartkin(&[
+        "trial",
+        "eliana",
+        "--patients",
+        "1200",
+        "--seed",
+        "10",
+        "--quiet",
+        "--shard",
+        "1/3",
+        "--out",
+        &s("other"),
+    ]));
+    let other = cartkin(&["merge", "--out", &s("m4"), &s("s0"), &s("other"), &s("s2")]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("seed"), "{}", String::from_utf8_lossy(&other.stderr));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn every_bad_study_exits_2_with_one_line_and_no_output_directory() {
+    let d = scratch("bad");
+    let good = std::fs::read_to_string(root().join("cli/tests/data/adults.toml")).unwrap();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("unknown_key", "[typical]", "[typical]\nnot_a_parameter = 1.0", "typical.not_a_parameter"),
+        ("wrong_type", "horizon_days = 365", "horizon_days = \"long\"", "horizon_days"),
+        ("negative_cv", "delta_E = 0.5", "delta_E = -1.0", "variability.delta_E"),
+        ("beta_shape", "beta = [2.0, 1.0]", "beta = [0.0, 1.0]", "covariates.marrow_blast_fraction.beta"),
+        ("range_order", "range = [40, 150]", "range = [150, 40]", "covariates.weight_kg.range"),
+        ("unknown_model", "model = \"reference\"", "model = \"no_such_model\"", "no_such_model"),
+        ("syntax", "seed = 303", "seed = = 303", "bad_syntax.toml:7:8:"),
+        ("fractions", "infusions = [[0, 1.0]]", "infusions = [[0, 0.5], [1, 0.3]]", "regimen.infusions"),
+        ("phenotype", "CD19-CD22+", "CD99-", "CD99-"),
+        ("unknown_population", "population = \"eliana\"", "population = \"adults\"", "population"),
+        ("unknown_antigen", "targets = [\"CD19\"]", "targets = [\"CD20\"]", "product.targets"),
+        ("both_doses", "cells_per_kg = 1e6", "cells_per_kg = 1e6\ncells = 1e8", "dose.cells"),
+    ];
+    for (name, from, to, names) in cases {
+        assert!(good.contains(from), "{name}: the base study has no {from:?}");
+        let f = d.join(format!("bad_{name}.toml"));
+        std::fs::write(&f, good.replacen(from, to, 1)).unwrap();
+        let out_dir = d.join(format!("out_{name}"));
+        let o =
+            cartkin(&["trial", f.to_str().unwrap(), "--patients", "10", "--out", out_dir.to_str().unwrap(), "--quiet"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{name}: {err}");
+        assert!(err.contains(names), "{name}: {err:?} does not name {names:?}");
+        assert!(
+            err.contains(f.file_name().unwrap().to_str().unwrap()) || *name == "syntax",
+            "{name}: no file in {err}"
+        );
+        assert!(!out_dir.exists(), "{name}: created its output directory");
+    }
+    // the good study itself runs
+    ok(&cartkin(&[
+        "trial",
+        root().join("cli/tests/data/adults.toml").to_str().unwrap(),
+        "--patients",
+        "50",
+        "--quiet",
+    ]));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Start a run in the background and kill it with `signal` once `progress.json` shows it is
+/// part-way; returns the exit status.
+fn interrupt(args: &[&str], dir: &Path, signal: &str) -> std::process::ExitStatus {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cartkin"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !dir.join("progress.json").exists() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_uninterrupted_bytes() {
+    let d = scratch("resume");
+    let s = |x: &str| d.join(x).display().to_string();
+    let args = |out: &str| -> Vec<String> {
+        ["trial", "eliana", "--patients", "20000", "--seed", "11", "--threads", "2", "--quiet", "--out", out]
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    let full = args(&s("U"));
+    ok(&cartkin(&full.iter().map(String::as_str).collect::<Vec<_>>()));
+    let killed = args(&s("R"));
+    let killed: Vec<&str> = killed.iter().map(String::as_str).collect();
+    let st = interrupt(&killed, &d.join("R"), "-KILL");
+    assert_eq!(st.code(), None, "killed by a signal, not finished");
+    assert!(
+        !d.join("R/run.json").exists() && !d.join("R/summary.json").exists(),
+        "an interrupted run looks incomplete"
+    );
+    let mut resume = killed.clone();
+    resume.push("--resume");
+    ok(&cartkin(&resume));
+    same_outputs(&d.join("U"), &d.join("R"));
+    let run: serde_json::Value = serde_json::from_slice(&read(&d.join("R/run.json"))).unwrap();
+    let (reused, computed) = (run["reused_patients"].as_u64().unwrap(), run["computed_patients"].as_u64().unwrap());
+    assert!(reused > 0 && reused + computed == 20000, "reused {reused}, computed {computed}");
+    assert!(!d.join("R/progress.json").exists() && !d.join("R/patients.csv.partial").exists());
+    // --resume on a complete run does nothing and succeeds
+    let again = cartkin(&resume);
+    ok(&again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already complete"));
+    same_outputs(&d.join("U"), &d.join("R"));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn sigterm_stops_at_a_chunk_boundary_with_exit_143_and_resumes() {
+    let d = scratch("term");
+    let out = d.join("T").display().to_string();
+    let base = ["trial", "eliana", "--patients", "12000", "--seed", "3", "--threads", "1", "--quiet", "--out", &out];
+    let st = interrupt(&base, &d.join("T"), "-TERM");
+    assert_eq!(st.code(), Some(143));
+    assert!(d.join("T/progress.json").exists() && !d.join("T/run.json").exists());
+    let mut resume = base.to_vec();
+    resume.push("--resume");
+    ok(&cartkin(&resume));
+    let (summary, csv) = library_trial(12000, 3);
+    assert!(read(&d.join("T/summary.json")) == summary && read(&d.join("T/patients.csv")) == csv);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn another_runs_directory_is_refused_unless_forced_and_never_resumed() {
+    let d = scratch("refuse");
+    let out = d.join("O").display().to_string();
+    ok(&cartkin(&["trial", "eliana", "--patients", "100", "--seed", "1", "--quiet", "--out", &out]));
+    let before = read(&d.join("O/summary.json"));
+    // another seed into the same directory
+    let other = cartkin(&["trial", "eliana", "--patients", "100", "--seed", "2", "--quiet", "--out", &out]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("another run"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert!(read(&d.join("O/summary.json")) == before, "the refused run changed nothing");
+    let resumed = cartkin(&[
+        "trial",
+        "eliana",
+        "--patients",
+        "100",
+        "--seed",
+        "2",
+        "--quiet",
+        "--out",
+        &out,
+        "--resume",
+        "--force",
+    ]);
+    assert_eq!(resumed.status.code(), Some(1));
+    // --force overwrites
+    ok(&cartkin(&["trial", "eliana", "--patients", "100", "--seed", "2", "--quiet", "--out", &out, "--force"]));
+    assert!(read(&d.join("O/summary.json")) != before);
+    // --resume on a missing directory starts a fresh run
+    ok(&cartkin(&[
+        "trial",
+        "eliana",
+        "--patients",
+        "50",
+        "--quiet",
+        "--out",
+        &d.join("new").display().to_string(),
+        "--resume",
+    ]));
+    assert!(d.join("new/summary.json").exists());
+    // an output directory that is a symlink is refused
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(d.join("O"), d.join("link")).unwrap();
+        let l = cartkin(&[
+            "trial",
+            "eliana",
+            "--patients",
+            "10",
+            "--quiet",
+            "--out",
+            &d.join("link").display().to_string(),
+            "--force",
+        ]);
+        assert_eq!(l.status.code(), Some(1), "{}", String::from_utf8_lossy(&l.stderr));
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn simulate_reads_json_and_toml_scenarios_alike() {
+    let d = scratch("simulate");
+    let json_path = root().join("tests/data/S1_nominal.json");
+    let json = cartkin(&["simulate", json_path.to_str().unwrap()]);
+    ok(&json);
+    // the same content as TOML
+    let v: serde_json::Value = serde_json::from_slice(&read(&json_path)).unwrap();
+    let toml_text = toml::to_string(&v).unwrap();
+    let tp = d.join("S1.toml");
+    std::fs::write(&tp, toml_text).unwrap();
+    let toml_out = cartkin(&["simulate", tp.to_str().unwrap()]);
+    ok(&toml_out);
+    assert_eq!(json.stdout, toml_out.stdout);
+    // --out writes the reference files
+    ok(&cartkin(&["simulate", json_path.to_str().unwrap(), "--out", d.join("o").to_str().unwrap()]));
+    let name = v["name"].as_str().unwrap();
+    assert!(read(&d.join(format!("o/{name}_endpoints.json"))) == json.stdout);
+    assert!(d.join(format!("o/{name}_trajectory.csv")).exists());
+    let bad = cartkin(&["simulate", json_path.to_str().unwrap(), "--model", "minimal"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(&d).ok();
 }
