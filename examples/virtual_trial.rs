@@ -142,7 +142,7 @@ fn run() -> Result<(), String> {
     }
     let n_run = range.end - range.start;
     let json = summary.to_json();
-    print_table(&json, n_run, wall, threads_used);
+    print_table(&summary, n_run, wall, threads_used);
     if let Some(dir) = &out {
         if let Some(w) = csv {
             w.finish().map_err(|e| format!("patients.csv: {e}"))?;
@@ -170,57 +170,10 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-fn print_table(s: &serde_json::Value, n: u64, wall: f64, threads: usize) {
-    let num = |k: &str| s.get(k).and_then(|v| v.as_f64());
-    let rate = |label: &str, k: &str| {
-        let n_k = s.get(format!("{k}_n")).and_then(|v| v.as_u64()).unwrap_or(0);
-        match (num(k), num(&format!("{k}_ci_low")), num(&format!("{k}_ci_high"))) {
-            (Some(p), Some(lo), Some(hi)) => {
-                println!(
-                    "  {label:<38} {:>6.1}%   (95% CI {:>5.1}-{:>5.1}%, n = {n_k})",
-                    100.0 * p,
-                    100.0 * lo,
-                    100.0 * hi
-                )
-            }
-            _ => println!("  {label:<38}      -    (n = {n_k})"),
-        }
-    };
+fn print_table(summary: &cartkin::trial::TrialSummary, n: u64, wall: f64, threads: usize) {
     println!(
         "Virtual trial: {n} patients, {threads} threads, {wall:.1} s ({:.0} patients/s)",
         n as f64 / wall.max(1e-12)
     );
-    println!("  failed solves: {}", s["n_failed"]);
-    println!("Response");
-    rate("complete remission at day 28", "cr_rate");
-    rate("MRD-negative (flow, 1e-4) at day 28", "mrd_neg_rate");
-    rate("MRD-negative (NGS, 1e-6) at day 28", "mrd_neg_ngs_rate");
-    rate("relapse after CR (by the horizon)", "relapse_rate_in_cr");
-    rate("CD19-negative share of relapses", "cd19neg_relapse_share");
-    rate("cured (all blasts extinct)", "cured_rate");
-    if let Some(r) = num("rfs12_responders") {
-        println!("  {:<38} {:>6.1}%", "relapse-free at 12 months (responders)", 100.0 * r);
-    }
-    if let Some(p) = s.get("efs_365").and_then(|v| v.get("s")).and_then(|v| v.as_f64()) {
-        println!("  {:<38} {:>6.1}%", "event-free survival at 12 months", 100.0 * p);
-    }
-    println!("Cytokine release syndrome");
-    rate("any grade", "crs_any_rate");
-    rate("severe (grade 3-4)", "crs_severe_rate");
-    rate("tocilizumab given", "toci_rate");
-    rate("steroids given", "steroid_rate");
-    if let Some(g) = s.get("crs_grade_counts").and_then(|v| v.as_array()) {
-        let g: Vec<String> = g.iter().map(|x| x.to_string()).collect();
-        println!("  {:<38} {}", "grade 0 / 1 / 2 / 3 / 4 (patients)", g.join(" / "));
-    }
-    println!("CAR-T kinetics (medians)");
-    let med = |label: &str, k: &str, unit: &str| match num(k) {
-        Some(v) => println!("  {label:<38} {v:>10.3e} {unit}"),
-        None => println!("  {label:<38}          -"),
-    };
-    med("Cmax", "cmax_median", "cells");
-    med("Cmax / cells infused (fold expansion)", "cmax_fold_median", "");
-    med("Tmax", "tmax_median", "days");
-    med("AUC 0-28", "auc28_median", "cells x day");
-    med("peak IL-6 (serum, days 0-28)", "peak_il6_median", "pg/mL");
+    print!("{}", summary.report());
 }

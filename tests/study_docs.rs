@@ -1,0 +1,47 @@
+//! Every TOML example of docs/STUDY.md reads as a valid study (fragments of one section are
+//! read on top of `population = "eliana"`), runs, and `study show` of it reads back to the
+//! same study.
+
+use cartkin::study::Study;
+use std::path::Path;
+
+#[test]
+fn every_example_of_the_study_docs_is_a_valid_study() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/STUDY.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        match (&mut cur, line.trim_start().starts_with("```")) {
+            (None, true) if line.trim() == "```toml" => cur = Some(String::new()),
+            (Some(b), true) => {
+                blocks.push(std::mem::take(b));
+                cur = None;
+            }
+            (Some(b), false) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(blocks.len() >= 10, "{} toml examples", blocks.len());
+    for b in &blocks {
+        let full = if b.trim_start().starts_with('[') {
+            format!("population = \"eliana\"\npatients = 20\n{b}")
+        } else {
+            b.clone()
+        };
+        let s =
+            Study::parse(&full, "STUDY.md example", &root.join("tests/data")).unwrap_or_else(|e| panic!("{e}\n{full}"));
+        let again = Study::parse(&s.to_toml(), "shown", &root.join("tests/data")).unwrap();
+        assert_eq!(again.source, s.source, "{full}");
+        assert_eq!((again.solver, &again.f0_strata, &again.dose_strata), (s.solver, &s.f0_strata, &s.dose_strata));
+        let summary = match (s.population_trial(), s.table_trial()) {
+            (Some(t), _) => t.chunk(8).run(&mut |_| {}, None),
+            (_, Some(t)) => t.chunk(8).run(&mut |_| {}, None),
+            _ => unreachable!(),
+        };
+        assert!(summary.n_patients() > 0 && summary.n_failed() == 0, "{full}");
+    }
+}
