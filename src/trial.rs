@@ -99,6 +99,11 @@ pub trait PatientSource: Sync {
     fn parameter_names(&self) -> Vec<&'static str>;
     /// The model the patients are of (name and version go into the run's manifest).
     fn model(&self) -> &'static ModelInfo;
+    /// The endpoint definitions its patients are read with (the summary's NGS MRD
+    /// threshold comes from here). Default: MODEL.md's.
+    fn definitions(&self) -> crate::Definitions {
+        crate::Definitions::default()
+    }
     /// A complete, deterministic description of the source (every typical value,
     /// variability, covariate distribution, product and regimen), for the run's manifest
     /// hash: two sources with the same description give the same patients.
@@ -115,6 +120,9 @@ impl PatientSource for Population {
     }
     fn model(&self) -> &'static ModelInfo {
         crate::model::reference::info()
+    }
+    fn definitions(&self) -> crate::Definitions {
+        *Population::definitions(self)
     }
     fn describe(&self) -> String {
         format!("{self:?}")
@@ -135,6 +143,9 @@ impl PatientSource for Vec<VirtualPatient> {
     }
     fn parameter_names(&self) -> Vec<&'static str> {
         self.first().map(|p| p.varied_names().to_vec()).unwrap_or_default()
+    }
+    fn definitions(&self) -> crate::Definitions {
+        self.first().map(|p| p.definitions).unwrap_or_default()
     }
     fn model(&self) -> &'static ModelInfo {
         crate::model::reference::info()
@@ -335,7 +346,9 @@ impl<S: PatientSource> Trial<S> {
     /// A fresh summary with this trial's layout (strata edges).
     pub fn empty_summary(&self) -> TrialSummary {
         let dose_edges = self.dose_edges.clone().unwrap_or_else(|| self.dose_tertiles());
-        TrialSummary::new(self.horizon, &self.f0_edges, &dose_edges)
+        let mut s = TrialSummary::new(self.horizon, &self.f0_edges, &dose_edges);
+        s.mrd_ngs_threshold = self.source.definitions().mrd_ngs_threshold;
+        s
     }
 
     fn dose_tertiles(&self) -> Vec<f64> {
@@ -396,7 +409,7 @@ impl<S: PatientSource> Trial<S> {
             pop,
             self.solver,
             self.horizon,
-            crate::Definitions::default(),
+            self.source.definitions(),
             self.f0_edges,
             dose_edges,
             self.seed,
@@ -571,6 +584,9 @@ impl Accumulate for StratumSummary {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialSummary {
     horizon: f64,
+    /// The NGS MRD threshold the summary counts `mrd_neg_ngs` with.
+    #[serde(default = "default_ngs")]
+    mrd_ngs_threshold: f64,
     n: u64,
     failures: BTreeMap<String, u64>,
     cr: Rate,
@@ -595,6 +611,10 @@ pub struct TrialSummary {
     rfs_responders: KaplanMeier,
     by_f0: Stratified<StratumSummary>,
     by_dose: Stratified<StratumSummary>,
+}
+
+fn default_ngs() -> f64 {
+    crate::Definitions::default().mrd_ngs_threshold
 }
 
 /// A number for people: plain with up to 2 decimals between 0.01 and 100,000, else
@@ -649,6 +669,7 @@ impl TrialSummary {
         };
         Self {
             horizon,
+            mrd_ngs_threshold: default_ngs(),
             n: 0,
             failures: BTreeMap::new(),
             cr: Rate::new(),
@@ -690,7 +711,7 @@ impl TrialSummary {
         if ob.tumour {
             self.cr.push(e.cr_day28);
             self.mrd_neg.push(e.mrd_neg_day28);
-            self.mrd_neg_ngs.push(e.f_day28 < 1e-6);
+            self.mrd_neg_ngs.push(e.f_day28 < self.mrd_ngs_threshold);
             self.cured.push(e.cured);
             if e.cr_day28 {
                 self.relapse_in_cr.push(e.relapse_day.is_some());

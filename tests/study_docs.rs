@@ -45,3 +45,27 @@ fn every_example_of_the_study_docs_is_a_valid_study() {
         assert!(summary.n_patients() > 0 && summary.n_failed() == 0, "{full}");
     }
 }
+
+#[test]
+fn endpoint_definitions_of_a_study_reach_the_endpoints_and_the_summary() {
+    let run = |extra: &str| {
+        let text = format!("population = \"eliana\"\npatients = 300\nseed = 4\n{extra}");
+        let s = Study::parse(&text, "e.toml", Path::new(".")).unwrap();
+        s.population_trial().unwrap().run(&mut |_| {}, None).to_json()
+    };
+    let base = run("");
+    // NGS at the flow threshold: the two MRD rates agree
+    let same = run("[endpoints]\nmrd_ngs_threshold = 1e-4\n");
+    assert_eq!(same["mrd_neg_ngs_rate"], same["mrd_neg_rate"]);
+    assert_ne!(base["mrd_neg_ngs_rate"], base["mrd_neg_rate"]);
+    assert_eq!(same["cr_rate"], base["cr_rate"]);
+    // a lower grade-3 threshold makes severe CRS no rarer
+    let low = run("[endpoints]\ncrs_thresholds = [50, 200, 500, 5000]\n");
+    assert!(low["crs_severe_rate"].as_f64() >= base["crs_severe_rate"].as_f64());
+    assert_ne!(low["crs_severe_rate"], base["crs_severe_rate"]);
+    // invalid definitions name the key
+    let e =
+        Study::parse("patients = 1\n[endpoints]\ncrs_thresholds = [50, 20, 1000, 5000]\n", "e.toml", Path::new("."))
+            .unwrap_err();
+    assert!(e.to_string().contains("crs_thresholds"), "{e}");
+}

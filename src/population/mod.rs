@@ -76,6 +76,7 @@ pub use table::{
     TableError, TextTable,
 };
 
+use crate::endpoints::Definitions;
 use crate::error::InputError;
 use crate::model::{Params, Phenotype};
 use crate::patient::Patient;
@@ -131,6 +132,8 @@ pub struct VirtualPatient {
     pub regimen: Regimen,
     /// The covariates.
     pub covariates: Covariates,
+    /// The endpoint definitions its endpoints are read with.
+    pub definitions: Definitions,
     /// Names of the parameters that vary in the population (MODEL.md spelling, in
     /// declaration order), shared between patients.
     varied: Arc<[&'static str]>,
@@ -150,7 +153,8 @@ impl VirtualPatient {
             self.product,
             self.regimen.clone(),
             horizon,
-        )
+        )?
+        .with_definitions(self.definitions)
     }
 
     /// The varied parameters as `(MODEL.md name, value)` pairs, in the population's
@@ -173,7 +177,7 @@ impl VirtualPatient {
         covariates: Covariates,
         varied: Arc<[&'static str]>,
     ) -> Self {
-        Self { id, params, patient, product, regimen, covariates, varied }
+        Self { id, params, patient, product, regimen, covariates, definitions: Definitions::default(), varied }
     }
 }
 
@@ -347,6 +351,7 @@ pub struct Population {
     product: Product,
     regimen: RegimenTemplate,
     b0: f64,
+    definitions: Definitions,
 }
 
 impl Population {
@@ -370,6 +375,7 @@ impl Population {
             product: Product::cd19(),
             regimen: RegimenTemplate::default(),
             b0: 1e8,
+            definitions: Definitions::default(),
         }
     }
 
@@ -476,6 +482,11 @@ impl Population {
     /// Initial normal B cells `B_0` (cells).
     pub fn b0(&self) -> f64 {
         self.b0
+    }
+
+    /// The endpoint definitions every patient's endpoints are read with.
+    pub fn definitions(&self) -> &Definitions {
+        &self.definitions
     }
 
     /// The same population with another product. The product is not drawn, so patient
@@ -637,6 +648,7 @@ impl Population {
             product: self.product,
             regimen,
             covariates: Covariates { f0, frac_cd19neg: frac, dose_cells, weight_kg, f_mem },
+            definitions: self.definitions,
             varied: Arc::clone(&self.varied),
         })
     }
@@ -735,6 +747,7 @@ pub struct PopulationBuilder {
     product: Product,
     regimen: RegimenTemplate,
     b0: f64,
+    definitions: Definitions,
 }
 
 impl PopulationBuilder {
@@ -802,6 +815,12 @@ impl PopulationBuilder {
     /// Initial normal B cells `B_0` (cells, default 1e8).
     pub fn b0(mut self, b0: f64) -> Self {
         self.b0 = b0;
+        self
+    }
+
+    /// The endpoint definitions (default: MODEL.md's).
+    pub fn definitions(mut self, definitions: Definitions) -> Self {
+        self.definitions = definitions;
         self
     }
 
@@ -896,6 +915,7 @@ impl PopulationBuilder {
 
         check_regimen(&self.regimen)?;
         check_nonneg("population.b0", self.b0)?;
+        self.definitions.validate()?;
 
         let varied_index = varied.iter().map(|n| Params::index_of(n).unwrap_or(usize::MAX)).collect();
         Ok(Population {
@@ -915,6 +935,7 @@ impl PopulationBuilder {
             product: self.product,
             regimen: self.regimen,
             b0: self.b0,
+            definitions: self.definitions,
         })
     }
 }
