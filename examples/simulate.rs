@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", cartkin::error::one_line(&msg, 2000));
             ExitCode::from(2)
         }
     }
@@ -67,16 +67,23 @@ fn run() -> Result<(), String> {
         Some(m) => cfg.method(m),
         None => cfg,
     };
+    if out.is_some() {
+        // the name becomes file names: refuse one that could leave DIR (before any work)
+        io::file_stem(sc.name()).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
     let sol = simulate(&sc, &cfg, &OutputSpec::reference()).map_err(|e| e.to_string())?;
     let json = io::endpoints_json(sc.name(), &sol, &cfg);
     match out {
         None => print!("{json}"),
         Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let ep = dir.join(format!("{}_endpoints.json", sc.name()));
-            let tr = dir.join(format!("{}_trajectory.csv", sc.name()));
-            std::fs::write(&ep, json).map_err(|e| format!("cannot write {}: {e}", ep.display()))?;
-            std::fs::write(&tr, io::trajectory_csv(&sol)).map_err(|e| format!("cannot write {}: {e}", tr.display()))?;
+            // each file replaced atomically; symbolic links are never followed
+            for (f, bytes) in [
+                (format!("{}_endpoints.json", sc.name()), json.into_bytes()),
+                (format!("{}_trajectory.csv", sc.name()), io::trajectory_csv(&sol).into_bytes()),
+            ] {
+                io::write_atomic(&dir, &f, &bytes)
+                    .map_err(|e| format!("cannot write {}: {e}", dir.join(&f).display()))?;
+            }
         }
     }
     Ok(())

@@ -72,7 +72,13 @@ fn run() -> Result<(), String> {
             "--population" => population = Some(val()?),
             "--reference" => reference = Some(val()?),
             "--patients" => n = Some(val()?.parse().map_err(|_| "--patients: not a whole number")?),
-            "--threads" => threads = val()?.parse().map_err(|_| "--threads: not a whole number")?,
+            "--threads" => {
+                threads = val()?.parse().map_err(|_| "--threads: not a whole number")?;
+                let max = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+                if threads == 0 || threads > max {
+                    return Err(format!("--threads {threads}: must be between 1 and {max} (4 per core)"));
+                }
+            }
             "--scalar" => scalar = true,
             "--rtol" => rtol = Some(val()?.parse::<f64>().map_err(|_| "--rtol: not a number")?),
             "--method" => {

@@ -51,8 +51,9 @@ fn run() -> Result<(), String> {
             "--seed" => seed = val()?.parse().map_err(|_| "--seed: not a whole number")?,
             "--threads" => {
                 let t: usize = val()?.parse().map_err(|_| "--threads: not a whole number")?;
-                if t == 0 {
-                    return Err("--threads must be >= 1".into());
+                let max = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+                if t == 0 || t > max {
+                    return Err(format!("--threads {t}: must be between 1 and {max} (4 per core)"));
                 }
                 threads = Some(t);
             }

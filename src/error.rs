@@ -156,6 +156,26 @@ pub enum SolveFailure {
     /// The state became NaN or infinite and no smaller step cured it.
     #[error("non-finite state")]
     NonFinite,
+    /// The solve finished but an endpoint is NaN or infinite (e.g. `cmax_copies` with a
+    /// huge `copies_per_cell`): never reported as a result.
+    #[error("endpoint {name} is not finite")]
+    NonFiniteEndpoint {
+        /// The endpoint's column name.
+        name: &'static str,
+    },
+    /// The model's parameters or initial state are outside their domains (the model's
+    /// `validate` names the value); nothing was integrated.
+    #[error("invalid input: a parameter or the initial state is outside its domain")]
+    InvalidInput,
+    /// Too many events at one instant (a window of zero length re-arming a trigger at the
+    /// same time): each instant counts towards the step limit.
+    #[error("more than {max_events} events at day {t}")]
+    EventStorm {
+        /// The instant.
+        t: f64,
+        /// The limit.
+        max_events: u32,
+    },
 }
 
 impl SolveFailure {
@@ -166,6 +186,9 @@ impl SolveFailure {
             SolveFailure::StepLimit { .. } => "step_limit",
             SolveFailure::StepSizeUnderflow { .. } => "step_underflow",
             SolveFailure::NonFinite => "non_finite",
+            SolveFailure::NonFiniteEndpoint { .. } => "non_finite_endpoint",
+            SolveFailure::EventStorm { .. } => "event_storm",
+            SolveFailure::InvalidInput => "invalid_input",
         }
     }
 }
@@ -235,4 +258,23 @@ pub enum Error {
     /// A solve that failed.
     #[error(transparent)]
     Solve(#[from] SolveError),
+}
+
+/// A message made safe to print as one line: control characters (a newline in a key or a
+/// value of a bad input) escaped, and at most `max` characters kept (the rest replaced by
+/// `...`), so that an error can neither forge extra lines nor flood a log.
+pub fn one_line(msg: &str, max: usize) -> String {
+    let mut out = String::with_capacity(msg.len().min(max) + 8);
+    for (n, c) in msg.chars().enumerate() {
+        if n >= max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -17,6 +17,41 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// A JSON object read into a map that refuses a key given twice (serde's maps keep the last
+/// one silently: two `CD19+CD22+` entries would make a patient of the second alone).
+#[derive(Debug, Default)]
+struct UniqueMap<V>(BTreeMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+            type Value = UniqueMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut m = BTreeMap::new();
+                while let Some((k, v)) = a.next_entry::<String, V>()? {
+                    if m.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {k:?}")));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(UniqueMap(m))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+impl<V> std::ops::Deref for UniqueMap<V> {
+    type Target = BTreeMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
@@ -29,7 +64,7 @@ struct ScenarioFile {
     #[allow(dead_code)]
     model_version: Option<serde_json::Value>,
     #[serde(default)]
-    parameters: BTreeMap<String, Option<f64>>,
+    parameters: UniqueMap<Option<f64>>,
     #[serde(default = "yes")]
     lymphodepletion: bool,
     product: ProductFile,
@@ -81,7 +116,7 @@ struct InitialFile {
     G: f64,
     #[serde(default = "five")]
     I: f64,
-    L: BTreeMap<String, f64>,
+    L: UniqueMap<f64>,
 }
 
 fn five() -> f64 {
@@ -129,7 +164,7 @@ impl Scenario {
         let mut defs = Definitions::default();
         let mut rules = PolicyRules::default();
         let mut b0_param = None;
-        for (name, v) in &f.parameters {
+        for (name, v) in f.parameters.iter() {
             match (name.as_str(), v) {
                 ("K_C", None) => params.k_c = f64::INFINITY,
                 ("B_0", Some(v)) => b0_param = Some(*v),
@@ -147,7 +182,7 @@ impl Scenario {
         params.validate()?;
         check_crs_order(&defs.crs_thresholds)?;
         let mut l = [0.0; 4];
-        for (name, &v) in &f.initial_state.L {
+        for (name, &v) in f.initial_state.L.iter() {
             let ph = Phenotype::parse("initial_state.L", name)?;
             l[ph.index()] = v;
         }
@@ -187,10 +222,86 @@ impl Scenario {
     /// [`ScenarioError::Io`] if it cannot be read, else as [`Scenario::from_json_str`].
     pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<Self, ScenarioError> {
         let path = path.as_ref();
-        let s = std::fs::read_to_string(path)
+        let s = read_capped(path, MAX_INPUT_BYTES)
             .map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
         Self::from_json_str(&s)
     }
+}
+
+/// The scenario name as the stem of output file names (`<name>_endpoints.json`): 1 to 128
+/// characters from `A-Z a-z 0-9 _ . + -`, not starting with `.`. Anything else (a path
+/// separator, `..`, a newline, an absolute path) is refused, so outputs never escape their
+/// directory.
+///
+/// # Errors
+/// [`InputError::Inconsistent`] naming `name` and the first character not allowed.
+pub fn file_stem(name: &str) -> Result<&str, InputError> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-');
+    let reason = if name.is_empty() || name.len() > 128 {
+        Some(format!("a file name needs 1 to 128 characters, not {}", name.chars().count()))
+    } else if name.starts_with('.') {
+        Some("a file name may not start with '.'".to_string())
+    } else {
+        name.chars().find(|c| !ok(*c)).map(|c| format!("{:?} is not allowed in a file name (A-Z a-z 0-9 _ . + -)", c))
+    };
+    match reason {
+        None => Ok(name),
+        Some(reason) => Err(InputError::Inconsistent { field: "name".into(), reason }),
+    }
+}
+
+/// Write `dir/name` atomically: a temporary file in `dir` (created new, never through a
+/// link), synced, renamed over `name` (a symbolic link at `name` is replaced, never
+/// followed), then the directory synced. `dir` is created if missing; a `dir` that is a
+/// symbolic link is refused. `name` must pass [`file_stem`]'s character rules.
+///
+/// # Errors
+/// A bad name or directory ([`std::io::ErrorKind::InvalidInput`]) or the I/O error.
+pub fn write_atomic(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    file_stem(name).map_err(|e| invalid(e.to_string()))?;
+    if std::fs::symlink_metadata(dir).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+        return Err(invalid(format!("{} is a symbolic link; refusing to write through it", dir.display())));
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let res = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Largest scenario or study file read (16 MiB): a real one is a few KiB.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Largest table of patients read (512 MiB, several million rows).
+pub const MAX_TABLE_BYTES: u64 = 512 << 20;
+
+/// Read a UTF-8 text file of at most `limit` bytes (reading stops past the limit, so a
+/// device such as `/dev/zero` is refused, not swallowed).
+///
+/// # Errors
+/// The I/O error, or [`std::io::ErrorKind::InvalidData`] for a larger file or one that is
+/// not UTF-8.
+pub fn read_capped(path: &std::path::Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {} MiB limit for this kind of file", limit >> 20),
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// The reference format keeps the policy numbers and the endpoint definitions among the

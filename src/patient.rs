@@ -23,17 +23,32 @@ pub struct Patient {
     weight_kg: Option<f64>,
 }
 
+/// The largest cell count a patient may start with (1e30 cells): far above any body (about
+/// 3e13 cells), it keeps sums and logarithms of counts finite.
+pub const MAX_CELLS: f64 = 1e30;
+
+fn at_most_max_cells(field: impl std::fmt::Display, v: f64) -> Result<(), InputError> {
+    if v <= MAX_CELLS {
+        Ok(())
+    } else {
+        Err(InputError::OutOfDomain { field: field.to_string(), value: v, domain: "<= 1e30 cells" })
+    }
+}
+
 impl Patient {
     /// A patient with blasts given per phenotype (cells), B cells `b0`, no CAR-T cells yet and
     /// cytokines at the REF-1 baselines (5 pg/mL).
     ///
     /// # Errors
-    /// A negative or non-finite count (`initial_state.L.<phenotype>`, `initial_state.B`).
+    /// A negative, non-finite or larger than [`MAX_CELLS`] count (`initial_state.L.<phenotype>`,
+    /// `initial_state.B`).
     pub fn from_counts(blasts: [f64; 4], b0: f64) -> Result<Self, InputError> {
         for p in Phenotype::ALL {
-            Domain::NonNeg.check(format!("initial_state.L.{}", p.name()), blasts[p.index()])?;
+            Domain::NonNeg.check(format_args!("initial_state.L.{}", p.name()), blasts[p.index()])?;
+            at_most_max_cells(format_args!("initial_state.L.{}", p.name()), blasts[p.index()])?;
         }
         Domain::NonNeg.check("initial_state.B", b0)?;
+        at_most_max_cells("initial_state.B", b0)?;
         Ok(Self { blasts, b0, car_t: [0.0; 3], cytokines: [5.0, 5.0], weight_kg: None })
     }
 

@@ -37,11 +37,11 @@ impl Scenario {
     ) -> Result<Self, InputError> {
         params.validate()?;
         Domain::Pos.check("horizon", horizon)?;
-        if horizon < 28.0 {
+        if !(28.0..=crate::solve::MAX_HORIZON_DAYS).contains(&horizon) {
             return Err(InputError::OutOfDomain {
                 field: "horizon".into(),
                 value: horizon,
-                domain: ">= 28 (endpoints are read at day 28)",
+                domain: ">= 28 (endpoints are read at day 28) and <= 36525 (100 years)",
             });
         }
         if let Some((field, t)) = regimen.last_scheduled() {

@@ -389,7 +389,8 @@ impl Study {
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, StudyError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io { file: file.clone(), source })?;
+        let text = crate::io::read_capped(path, crate::io::MAX_INPUT_BYTES)
+            .map_err(|source| StudyError::Io { file: file.clone(), source })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, &file, dir)
     }
@@ -418,8 +419,11 @@ impl Study {
             }
         }
         let horizon_days = top.f64("horizon_days")?.unwrap_or(365.0);
-        if !(horizon_days >= 28.0) {
-            return Err(top.err("horizon_days", format!("{horizon_days}: must be >= 28 (the assessment day)")));
+        if !(28.0..=crate::solve::MAX_HORIZON_DAYS).contains(&horizon_days) {
+            return Err(top.err(
+                "horizon_days",
+                format!("{horizon_days}: must be >= 28 (the assessment day) and <= 36525 (100 years)"),
+            ));
         }
         let seed = top.u64("seed")?.unwrap_or(2018);
         let patients = top.u64("patients")?;

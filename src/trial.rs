@@ -256,11 +256,11 @@ impl<S: PatientSource> Trial<S> {
     /// # Errors
     /// A horizon that is not finite or below 28.
     pub fn horizon(mut self, horizon: f64) -> Result<Self, InputError> {
-        if !(horizon.is_finite() && horizon >= 28.0) {
+        if !(28.0..=crate::solve::MAX_HORIZON_DAYS).contains(&horizon) {
             return Err(InputError::OutOfDomain {
                 field: "horizon".into(),
                 value: horizon,
-                domain: ">= 28 and finite",
+                domain: ">= 28 and <= 36525 days (100 years)",
             });
         }
         self.horizon = horizon;

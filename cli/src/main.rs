@@ -151,7 +151,7 @@ fn main() -> ExitCode {
         Err(f) => {
             let code = f.code();
             if let Some(msg) = f.message() {
-                eprintln!("error: {msg}");
+                eprintln!("error: {}", cartkin::error::one_line(&msg, 2000));
             }
             ExitCode::from(code)
         }
@@ -194,6 +194,9 @@ fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: &str)
         Some(r) => SolverConfig::with_rtol(r).map_err(|e| Fail::Input(format!("--rtol: {e}")))?,
         None => SolverConfig::default(),
     };
+    if out.is_some() {
+        io::file_stem(sc.name()).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    }
     let sol = simulate(&sc, &cfg, &OutputSpec::reference()).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
     let json = io::endpoints_json(sc.name(), &sol, &cfg);
     match out {
@@ -205,6 +208,11 @@ fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: &str)
         }
     }
     Ok(())
+}
+
+/// The most worker threads a run may ask for: 4 per core.
+fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn parse_shard(s: Option<&str>) -> Result<Option<(u64, u64)>, Fail> {
@@ -241,8 +249,13 @@ fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
     if a.trajectories > 0 && a.out.is_none() {
         return Err(Fail::Input("--trajectories needs --out DIR".into()));
     }
-    if a.threads == Some(0) {
-        return Err(Fail::Input("--threads must be >= 1".into()));
+    if let Some(t) = a.threads {
+        let max = max_threads();
+        if t == 0 || t > max {
+            return Err(Fail::Input(format!(
+                "--threads {t}: must be between 1 and {max} (4 per core of this machine)"
+            )));
+        }
     }
     match (study.population_trial(), study.table_trial()) {
         (Some(t), _) => run_trial(t, &study, a, shard),

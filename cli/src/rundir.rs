@@ -74,20 +74,10 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Write `dir/name` atomically: a temporary file in `dir`, synced, renamed over the name
-/// (a symlink at the name is replaced, never followed). `name` is a plain file name.
+/// Write `dir/name` atomically (the library's [`cartkin::io::write_atomic`]).
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Fail> {
-    if name.contains('/') || name.contains('\\') || name == ".." || name == "." || name.is_empty() {
-        return Err(Fail::Run(format!("{name:?}: not a plain file name")));
-    }
     ensure_dir(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| io_fail(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| io_fail(&tmp, e))?;
-    std::fs::rename(&tmp, dir.join(name)).map_err(|e| io_fail(&dir.join(name), e))?;
-    sync_dir(dir);
-    Ok(())
+    cartkin::io::write_atomic(dir, name, bytes).map_err(|e| io_fail(&dir.join(name), e))
 }
 
 /// How a run starts in its directory.

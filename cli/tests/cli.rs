@@ -399,3 +399,27 @@ fn simulate_reads_json_and_toml_scenarios_alike() {
     assert_eq!(bad.status.code(), Some(2));
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn limits_on_threads_and_output_names_are_bad_input() {
+    let d = scratch("limits");
+    let t = cartkin(&["trial", "eliana", "--patients", "10", "--threads", "100000", "--quiet"]);
+    assert_eq!(t.status.code(), Some(2), "{}", String::from_utf8_lossy(&t.stderr));
+    // a scenario whose name would leave --out
+    let json = std::fs::read_to_string(root().join("tests/data/S1_nominal.json")).unwrap();
+    let bad = json.replace("\"name\": \"S1_nominal\"", "\"name\": \"../../escaped\"");
+    assert_ne!(bad, json, "the scenario file changed: adapt the test");
+    let f = d.join("bad.json");
+    std::fs::write(&f, bad).unwrap();
+    let out = d.join("sub/out");
+    let o = cartkin(&["simulate", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!d.join("escaped_endpoints.json").exists() && !out.exists());
+    // an error line echoing a key with a newline stays one line
+    let study = d.join("nl.toml");
+    std::fs::write(&study, "patients = 1\n[typical]\n\"a\\nerror: forged\" = 1.0\n").unwrap();
+    let o = cartkin(&["trial", study.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -111,7 +111,7 @@ impl MinimalParams {
             ("k_I", self.k_i, Domain::Pos),
             ("I_0", self.i_0, Domain::NonNeg),
         ] {
-            d.check(format!("parameters.{n}"), v)?;
+            d.check(format_args!("parameters.{n}"), v)?;
         }
         Ok(())
     }
@@ -320,7 +320,7 @@ impl MinimalInit {
             ("B", self.b, Domain::NonNeg),
             ("I", self.i, Domain::NonNeg),
         ] {
-            d.check(format!("initial_state.{n}"), v)?;
+            d.check(format_args!("initial_state.{n}"), v)?;
         }
         Ok(())
     }
@@ -371,6 +371,11 @@ static MINIMAL_INFO: ModelInfo = ModelInfo {
 
 impl Batched<6> for MinimalModel {
     type Lanes = MinimalBatch;
+
+    fn validate(&self) -> Result<(), InputError> {
+        self.params.validate()?;
+        self.init.validate()
+    }
 
     #[inline]
     fn natural(y: &SVector<f64, 6>) -> [f64; 6] {

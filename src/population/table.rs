@@ -192,7 +192,8 @@ impl TextTable {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, TableError> {
         let p = path.as_ref();
         let name = p.display().to_string();
-        let text = std::fs::read_to_string(p).map_err(|source| TableError::Io { path: name.clone(), source })?;
+        let text = crate::io::read_capped(p, crate::io::MAX_TABLE_BYTES)
+            .map_err(|source| TableError::Io { path: name.clone(), source })?;
         Self::parse(&text, &name)
     }
 
@@ -304,7 +305,8 @@ impl NumericTable {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, TableError> {
         let p = path.as_ref();
         let name = p.display().to_string();
-        let text = std::fs::read_to_string(p).map_err(|source| TableError::Io { path: name.clone(), source })?;
+        let text = crate::io::read_capped(p, crate::io::MAX_TABLE_BYTES)
+            .map_err(|source| TableError::Io { path: name.clone(), source })?;
         Self::parse(&text, &name)
     }
 

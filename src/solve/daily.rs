@@ -21,6 +21,15 @@ pub trait Batched<const N: usize>: Model<N> + Copy {
     /// The model's equations on four lanes; lane `l` is loaded with one model.
     type Lanes: BatchSystem<N, Problem = Self> + Default + Clone + std::fmt::Debug;
 
+    /// Check the model's parameters and initial state (default: nothing to check). Called
+    /// before every solve; it must not allocate when the values are valid.
+    ///
+    /// # Errors
+    /// The first value outside its domain.
+    fn validate(&self) -> Result<(), crate::InputError> {
+        Ok(())
+    }
+
     /// The output row of state `y` in natural units (e.g. `exp` of log-states).
     fn natural(y: &SVector<f64, N>) -> [f64; N];
 
@@ -70,8 +79,12 @@ impl<const N: usize, M: Batched<N>> DailySolver<N, M> {
     /// integer day into `out`. Returns the solver statistics of this solve.
     ///
     /// # Errors
-    /// A solve failure (step limit, underflow, non-finite state) and the day reached.
+    /// A solve failure (step limit, underflow, non-finite state) and the day reached;
+    /// [`SolveFailure::InvalidInput`] at day 0 for a model that fails [`Batched::validate`].
     pub fn solve(&mut self, model: &M, out: &mut [[f64; N]]) -> Result<Stats, (f64, SolveFailure)> {
+        if model.validate().is_err() {
+            return Err((0.0, SolveFailure::InvalidInput));
+        }
         let horizon = out.len().saturating_sub(1) as f64;
         let tol = self.tolerance(model);
         let (y0, mode) = model.start();
@@ -110,19 +123,32 @@ impl<const N: usize, M: Batched<N>> DailySolver<N, M> {
     ) {
         let Some(first) = models.first() else { return };
         let tol = self.tolerance(first);
+        // invalid models are reported at once and never loaded into a lane
+        let mut valid = Vec::new();
+        if models.iter().any(|m| m.validate().is_err()) {
+            valid = (0..models.len()).filter(|&j| models[j].validate().is_ok()).collect();
+            for (j, m) in models.iter().enumerate() {
+                if m.validate().is_err() {
+                    out(j, Err((0.0, SolveFailure::InvalidInput)), &[]);
+                }
+            }
+        }
+        let n =
+            if valid.is_empty() && models.iter().all(|m| m.validate().is_ok()) { models.len() } else { valid.len() };
+        let index = |j: usize| if valid.is_empty() { j } else { valid[j] };
         self.batch.solve(
             &mut self.sys,
             &tol,
-            models.len(),
+            n,
             days,
             |j| {
-                let m = &models[j];
+                let m = &models[index(j)];
                 let (y0, _) = m.start();
                 (*m, y0.into())
             },
             |j, res, rows| {
                 M::natural_rows(rows);
-                out(j, res, rows);
+                out(index(j), res, rows);
             },
         );
     }

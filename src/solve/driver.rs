@@ -45,6 +45,10 @@ impl<const N: usize, M: Model<N>> OdeSystem<N> for Bound<'_, N, M> {
     }
 }
 
+/// Most integration segments that may start at one instant before the solve fails
+/// ([`SolveFailure::EventStorm`]); a valid regimen needs a handful.
+const MAX_SEGMENTS_PER_INSTANT: u32 = 1000;
+
 pub(crate) struct Run<'a, const N: usize, M: Model<N>> {
     m: &'a M,
     mode: M::Mode,
@@ -157,7 +161,18 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
 
     pub fn go(&mut self) -> Result<(), (f64, SolveFailure)> {
         self.instant(0.0, false, false);
+        // integration segments that start at the same instant (events re-arming at one time,
+        // e.g. a tocilizumab window shorter than the spacing of doubles there): bounded
+        let (mut last_t, mut same) = (f64::NAN, 0u32);
         while self.t < self.horizon {
+            if self.t == last_t {
+                same += 1;
+                if same > MAX_SEGMENTS_PER_INSTANT {
+                    return Err((self.t, SolveFailure::EventStorm { t: self.t, max_events: MAX_SEGMENTS_PER_INSTANT }));
+                }
+            } else {
+                (last_t, same) = (self.t, 0);
+            }
             let t_break = self.next_break();
             let sys = self.bound();
             self.st.reset(&sys, self.t, &self.y, &self.tol);

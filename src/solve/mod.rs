@@ -85,11 +85,37 @@ impl Solution<Row> {
     }
 }
 
+/// The loosest relative tolerance accepted (1e-2).
+pub const MAX_RTOL: f64 = 1e-2;
+
+/// The longest horizon a solve accepts: 100 years (days). It bounds the work and the memory
+/// of a daily grid (36,526 rows).
+pub const MAX_HORIZON_DAYS: f64 = 36_525.0;
+
+/// Most output times a grid may hold (a daily grid over [`MAX_HORIZON_DAYS`] fits).
+pub const MAX_GRID_TIMES: usize = 1_000_000;
+
 /// The output times of `grid` for `horizon`, validated.
 ///
 /// # Errors
-/// A time outside `[0, horizon]`, non-finite, or out of order.
+/// A horizon that is not finite, negative or above [`MAX_HORIZON_DAYS`]; a time outside
+/// `[0, horizon]`, non-finite, or out of order; more than [`MAX_GRID_TIMES`] times.
 pub fn grid_times(grid: &Grid, horizon: f64) -> Result<Vec<f64>, InputError> {
+    if !(0.0..=MAX_HORIZON_DAYS).contains(&horizon) {
+        return Err(InputError::OutOfDomain {
+            field: "horizon".into(),
+            value: horizon,
+            domain: "finite, >= 0 and <= 36525 days (100 years)",
+        });
+    }
+    if let Grid::Times(v) = grid {
+        if v.len() > MAX_GRID_TIMES {
+            return Err(InputError::Inconsistent {
+                field: "output.times".into(),
+                reason: format!("{} output times; at most {MAX_GRID_TIMES}", v.len()),
+            });
+        }
+    }
     Ok(match grid {
         Grid::None => Vec::new(),
         Grid::Daily => (0..=(horizon.floor() as u64)).map(|d| d as f64).collect(),
@@ -163,9 +189,15 @@ impl SolverConfig {
     /// Default settings with relative tolerance `rtol` (and atol scaled with it).
     ///
     /// # Errors
-    /// `rtol` not in (0, 1).
+    /// `rtol` not in (0, 1e-2] ([`MAX_RTOL`]).
     pub fn with_rtol(rtol: f64) -> Result<Self, InputError> {
-        Domain::OpenUnit.check("solver.rtol", rtol)?;
+        if !(rtol > 0.0 && rtol <= MAX_RTOL) {
+            return Err(InputError::OutOfDomain {
+                field: "solver.rtol".into(),
+                value: rtol,
+                domain: "in (0, 1e-2]: looser tolerances give meaningless results (cells beyond the carrying capacity)",
+            });
+        }
         Ok(Self { rtol, ..Self::default() })
     }
 
@@ -300,7 +332,19 @@ pub fn run_model<const N: usize, M: Model<N>>(
 ) -> Result<Solution<M::Row>, (f64, crate::error::SolveFailure)> {
     let mut r = driver::Run::new(model, regimen, defs, cfg, horizon, grid, event_rows);
     r.go()?;
-    Ok(r.finish())
+    let sol = r.finish();
+    // results are never silently non-finite: a NaN or infinite endpoint is a failed solve
+    let e = &sol.endpoints;
+    for c in crate::endpoints::COLUMNS.iter().filter(|c| e.observed.has(c.group)) {
+        let v = match (c.value)(e) {
+            crate::endpoints::Cell::Num(v) | crate::endpoints::Cell::Opt(Some(v)) => v,
+            _ => continue,
+        };
+        if !v.is_finite() {
+            return Err((horizon, crate::error::SolveFailure::NonFiniteEndpoint { name: c.name }));
+        }
+    }
+    Ok(sol)
 }
 
 /// Evaluate the reference model's right-hand side once (for benchmarks and checks): the
