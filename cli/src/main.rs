@@ -23,6 +23,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `println!` that never panics: a closed stdout (`cartkin study show x | head`) ends the
+/// output quietly instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that never panics (see [`say!`]).
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Studies shipped with the crate, found by name by an installed binary.
 const BUILTIN_STUDIES: &[(&str, &str)] = &[
     ("eliana", include_str!("../../studies/eliana.toml")),
@@ -131,17 +148,17 @@ fn main() -> ExitCode {
         Command::Trial(a) => cmd_trial(&a),
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Study { command: StudyCommand::Show { study } } => {
-            load_study(&study).map(|s| print!("{}", s.to_toml()))
+            load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
         }
         Command::Models => {
             for m in cartkin::model::builtin() {
-                println!("model {:<12} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
+                say!("model {:<12} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
             }
             for (name, what) in POPULATIONS {
-                println!("population {name:<14} (model reference) {what}");
+                say!("population {name:<14} (model reference) {what}");
             }
             for (name, _) in BUILTIN_STUDIES {
-                println!("study {name:<19} (built in; `cartkin study show {name}`)");
+                say!("study {name:<19} (built in; `cartkin study show {name}`)");
             }
             Ok(())
         }
@@ -200,7 +217,7 @@ fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: &str)
     let sol = simulate(&sc, &cfg, &OutputSpec::reference()).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
     let json = io::endpoints_json(sc.name(), &sol, &cfg);
     match out {
-        None => print!("{json}"),
+        None => say_raw!("{json}"),
         Some(dir) => {
             rundir::ensure_dir(dir)?;
             rundir::write_atomic(dir, &format!("{}_endpoints.json", sc.name()), json.as_bytes())?;
@@ -360,9 +377,9 @@ fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
     let manifest = trial.manifest();
     let signals = Signals::install()?;
 
-    println!("{}", study.describe());
+    say!("{}", study.describe());
     if let Some(s) = shard {
-        println!("  shard {}/{}: patients {}..{}", s.0, s.1, range.start, range.end);
+        say!("  shard {}/{}: patients {}..{}", s.0, s.1, range.start, range.end);
     }
 
     let mut dir = match &a.out {
@@ -371,7 +388,7 @@ fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
     };
     let (from, summary, mut csv) = match dir.as_mut().map(|d| d.start(&trial)).transpose()? {
         Some(Start::Complete) => {
-            println!(
+            say!(
                 "  already complete in {} (nothing to do)",
                 a.out.as_ref().map_or(String::new(), |d| d.display().to_string())
             );
@@ -383,7 +400,7 @@ fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
     };
     let reused = from - range.start;
     if reused > 0 {
-        println!("  resuming: {reused} patients reused, {} to compute", range.end - from);
+        say!("  resuming: {reused} patients reused, {} to compute", range.end - from);
     }
     let mut progress = Progress::new(a.quiet, range.end - range.start, reused);
     let traj_dir = a.out.as_ref().map(|d| d.join("trajectories"));
@@ -523,7 +540,7 @@ fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {
     let mut dir = RunDir::open(out, &merged.manifest, (0, 1), false, force)?;
     dir.merge_outputs(&parts, &merged)?;
     let json = merged.summary.to_json();
-    println!(
+    say!(
         "Merged {} shards of {} patients (seed {}, run {})",
         parts.len(),
         merged.manifest.n_patients,
@@ -531,7 +548,7 @@ fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {
         merged.manifest.run_hash
     );
     let _ = json;
-    print!("{}", merged.summary.report());
+    say_raw!("{}", merged.summary.report());
     eprintln!("wrote {}/patients.csv, summary.json, run.json, state.json", out.display());
     Ok(())
 }

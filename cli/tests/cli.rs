@@ -423,3 +423,20 @@ fn limits_on_threads_and_output_names_are_bad_input() {
     assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1, "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cartkin"))
+        .args(["trial", "eliana", "--patients", "200", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader went away, as `| head -1` does
+    let st = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(st.success(), "exit {:?}: {err}", st.code());
+}
