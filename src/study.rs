@@ -575,9 +575,11 @@ impl Study {
     }
 
     fn configure<S: crate::trial::PatientSource>(&self, t: crate::trial::Trial<S>) -> crate::trial::Trial<S> {
-        let t = t.solver(self.solver).f0_strata(self.f0_strata.clone());
+        // the strata were checked when the study was read (the same rules as the trial's)
+        let valid = "strata checked at parse";
+        let t = t.solver(self.solver).f0_strata(self.f0_strata.clone()).unwrap_or_else(|_| unreachable!("{valid}"));
         let t = match &self.dose_strata {
-            Some(d) => t.dose_strata(d.clone()),
+            Some(d) => t.dose_strata(d.clone()).unwrap_or_else(|_| unreachable!("{valid}")),
             None => t,
         };
         // the horizon was checked (>= 28, finite) when the study was read

@@ -282,16 +282,24 @@ impl<S: PatientSource> Trial<S> {
     }
 
     /// Edges of the `f0` strata (strictly increasing).
-    pub fn f0_strata(mut self, edges: Vec<f64>) -> Self {
+    ///
+    /// # Errors
+    /// Fewer than two edges, a non-finite edge, or edges that do not increase strictly.
+    pub fn f0_strata(mut self, edges: Vec<f64>) -> Result<Self, InputError> {
+        check_edges("strata.marrow_blast_fraction", &edges)?;
         self.f0_edges = edges;
-        self
+        Ok(self)
     }
 
     /// Edges of the dose strata (cells); default: tertiles of the doses of the first
     /// 3,000 patients of the seed (the same for every shard).
-    pub fn dose_strata(mut self, edges: Vec<f64>) -> Self {
+    ///
+    /// # Errors
+    /// As [`Trial::f0_strata`].
+    pub fn dose_strata(mut self, edges: Vec<f64>) -> Result<Self, InputError> {
+        check_edges("strata.dose_cells", &edges)?;
         self.dose_edges = Some(edges);
-        self
+        Ok(self)
     }
 
     /// Number of patients.
@@ -327,7 +335,25 @@ impl<S: PatientSource> Trial<S> {
         let parameters = vp.parameters();
         let covariates = vp.covariates();
         let want_traj = id < self.trajectories;
-        let grid = if want_traj { grid_times(&self.grid, self.horizon).unwrap_or_default() } else { Vec::new() };
+        let grid = if want_traj {
+            match grid_times(&self.grid, self.horizon) {
+                Ok(g) => g,
+                // a grid that does not fit the horizon is this patient's input error, not
+                // a silently empty trajectory
+                Err(e) => {
+                    return PatientOutcome {
+                        id,
+                        covariates,
+                        parameters,
+                        result: Err(Failure::Input(e)),
+                        stats: Stats::default(),
+                        trajectory: None,
+                    }
+                }
+            }
+        } else {
+            Vec::new()
+        };
         match vp.simulate(&self.solver, self.horizon, &grid, id) {
             Ok(sol) => PatientOutcome {
                 id,
@@ -346,7 +372,9 @@ impl<S: PatientSource> Trial<S> {
     /// A fresh summary with this trial's layout (strata edges).
     pub fn empty_summary(&self) -> TrialSummary {
         let dose_edges = self.dose_edges.clone().unwrap_or_else(|| self.dose_tertiles());
-        let mut s = TrialSummary::new(self.horizon, &self.f0_edges, &dose_edges);
+        // the horizon and the edges were checked by the setters (the tertiles are increasing)
+        let mut s = TrialSummary::new(self.horizon, &self.f0_edges, &dose_edges)
+            .unwrap_or_else(|e| unreachable!("a trial's horizon and strata are validated: {e}"));
         s.mrd_ngs_threshold = self.source.definitions().mrd_ngs_threshold;
         s
     }
@@ -617,6 +645,17 @@ fn default_ngs() -> f64 {
     crate::Definitions::default().mrd_ngs_threshold
 }
 
+/// Strata edges: at least two, finite, strictly increasing.
+fn check_edges(field: &str, edges: &[f64]) -> Result<(), InputError> {
+    if edges.len() < 2 || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| !(w[0] < w[1])) {
+        return Err(InputError::Inconsistent {
+            field: field.into(),
+            reason: format!("edges must be at least two finite, strictly increasing numbers, not {edges:?}"),
+        });
+    }
+    Ok(())
+}
+
 /// A number for people: plain with up to 2 decimals between 0.01 and 100,000, else
 /// scientific with 3 significant digits.
 pub fn plain(v: f64) -> String {
@@ -656,10 +695,23 @@ fn quantiles_json(q: impl Fn(f64) -> Option<f64>) -> Value {
 impl TrialSummary {
     /// An empty summary for `horizon` with the given strata edges.
     ///
-    /// # Panics
-    /// Never for a validated horizon and strictly increasing edges with at least two
-    /// entries (the trial passes those; a broken invariant would panic here).
-    pub fn new(horizon: f64, f0_edges: &[f64], dose_edges: &[f64]) -> Self {
+    /// # Errors
+    /// A horizon that is not finite, > 0 and at most [`crate::solve::MAX_HORIZON_DAYS`];
+    /// strata edges that are fewer than two, not finite or not strictly increasing.
+    pub fn new(horizon: f64, f0_edges: &[f64], dose_edges: &[f64]) -> Result<Self, InputError> {
+        if !(horizon > 0.0 && horizon <= crate::solve::MAX_HORIZON_DAYS) {
+            return Err(InputError::OutOfDomain {
+                field: "horizon".into(),
+                value: horizon,
+                domain: "> 0 and <= 36525 days",
+            });
+        }
+        check_edges("strata.marrow_blast_fraction", f0_edges)?;
+        check_edges("strata.dose_cells", dose_edges)?;
+        Ok(Self::checked(horizon, f0_edges, dose_edges))
+    }
+
+    fn checked(horizon: f64, f0_edges: &[f64], dose_edges: &[f64]) -> Self {
         let km = || KaplanMeier::new(horizon, 0.5).expect("valid KM grid");
         let stratum = StratumSummary::new(horizon);
         let strat = |edges: &[f64]| {

@@ -130,3 +130,21 @@ fn input_files_are_capped_and_errors_are_one_escaped_line() {
     assert!(msg.contains("\\n"));
     assert_eq!(one_line(&"x".repeat(10_000_000), 2000).len(), 2003);
 }
+
+#[test]
+fn trial_settings_are_checked_and_a_bad_grid_is_a_recorded_failure() {
+    use cartkin::population::Population;
+    use cartkin::trial::{Failure, Trial, TrialSummary};
+    assert!(TrialSummary::new(f64::NAN, &[0.0, 1.0], &[0.0, 1.0]).is_err());
+    assert!(TrialSummary::new(365.0, &[0.5, 0.2], &[0.0, 1.0]).is_err());
+    assert!(TrialSummary::new(365.0, &[0.0, 1.0], &[f64::NAN, 1.0]).is_err());
+    assert!(TrialSummary::new(365.0, &[0.0, 0.5, 1.0], &[0.0, 1e8, 1e12]).is_ok());
+    assert!(Trial::new(Population::reference_200(), 2, 1).f0_strata(vec![0.3]).is_err());
+    assert!(Trial::new(Population::reference_200(), 2, 1).dose_strata(vec![2.0, 1.0]).is_err());
+    // output times beyond the horizon: the patients with trajectories fail with the reason
+    let trial = Trial::new(Population::reference_200(), 3, 1).trajectories(2, Grid::Times(vec![0.0, 400.0]));
+    let mut seen = Vec::new();
+    let summary = trial.run(&mut |o| seen.push((o.id, matches!(o.result, Err(Failure::Input(_))))), None);
+    assert_eq!(seen, vec![(0, true), (1, true), (2, false)]);
+    assert_eq!(summary.n_failed(), 2);
+}

@@ -451,7 +451,7 @@ pub fn run_arm(
 ) -> Arm {
     let mut trial = cartkin::trial::Trial::new(population, n, seed);
     if let Some(e) = f0_edges {
-        trial = trial.f0_strata(e);
+        trial = trial.f0_strata(e).expect("the figure's strata edges increase strictly");
     }
     let mut outcomes = Vec::with_capacity(n as usize);
     let t0 = std::time::Instant::now();
