@@ -445,7 +445,7 @@ impl Study {
                 let rows = read_population_csv(&path).map_err(|e| top.err("table", e.to_string()))?;
                 Source::Table { path, patients: rows }
             }
-            None => Source::Population(Box::new(population(&mut top, population_name.as_deref())?)),
+            None => Source::Population(Box::new(population(&mut top, population_name.as_deref(), horizon_days)?)),
         };
         let patients = match (patients, &source) {
             (Some(n), _) => n,
@@ -778,7 +778,7 @@ fn write_population(t: &mut Table, p: &Population) {
 }
 
 /// The population of a study: the base, with the study's sections merged in.
-fn population(top: &mut Node<'_>, base: Option<&str>) -> Result<Population, StudyError> {
+fn population(top: &mut Node<'_>, base: Option<&str>, horizon_days: f64) -> Result<Population, StudyError> {
     let base_pop = match base.unwrap_or("s1") {
         "eliana" => Population::eliana_like(),
         "reference_200" => Population::reference_200(),
@@ -1007,7 +1007,7 @@ fn population(top: &mut Node<'_>, base: Option<&str>) -> Result<Population, Stud
             if (sum - 1.0).abs() > 1e-9 {
                 return Err(r.err("infusions", format!("the fractions of the dose sum to {sum}, not 1")));
             }
-            if let Some((d, _)) = schedule.iter().find(|(d, _)| *d > horizon_hint(top)) {
+            if let Some((d, _)) = schedule.iter().find(|(d, _)| *d > horizon_days) {
                 return Err(r.err("infusions", format!("an infusion at day {d} lies beyond the horizon")));
             }
             t.schedule = schedule;
@@ -1080,7 +1080,7 @@ fn population(top: &mut Node<'_>, base: Option<&str>) -> Result<Population, Stud
         }
         e.finish("[endpoints]")?;
         defs.validate().map_err(|err| top.err("endpoints", err.to_string()))?;
-        if defs.assessment_day > horizon_hint(top) {
+        if defs.assessment_day > horizon_days {
             return Err(top.err("endpoints.assessment_day", "lies beyond the horizon"));
         }
     }
@@ -1105,15 +1105,6 @@ fn population(top: &mut Node<'_>, base: Option<&str>) -> Result<Population, Stud
         .definitions(defs)
         .build()
         .map_err(|e| top.err("population", e.to_string()))
-}
-
-/// The study's horizon as far as it is known while reading the regimen (365 by default).
-fn horizon_hint(top: &Node<'_>) -> f64 {
-    match top.t.get("horizon_days") {
-        Some(Value::Float(x)) => *x,
-        Some(Value::Integer(i)) => *i as f64,
-        _ => 365.0,
-    }
 }
 
 #[cfg(test)]

@@ -539,7 +539,6 @@ fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {
     parts.sort_by_key(|(s, _)| s.shards.held.first().copied().unwrap_or(u64::MAX));
     let mut dir = RunDir::open(out, &merged.manifest, (0, 1), false, force)?;
     dir.merge_outputs(&parts, &merged)?;
-    let json = merged.summary.to_json();
     say!(
         "Merged {} shards of {} patients (seed {}, run {})",
         parts.len(),
@@ -547,7 +546,6 @@ fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {
         merged.manifest.seed,
         merged.manifest.run_hash
     );
-    let _ = json;
     say_raw!("{}", merged.summary.report());
     eprintln!("wrote {}/patients.csv, summary.json, run.json, state.json", out.display());
     Ok(())

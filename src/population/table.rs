@@ -171,6 +171,15 @@ fn header<'a>(text: &'a str, path: &str) -> Result<(usize, Vec<String>, Lines<'a
     Ok((header_line, columns, Box::new(lines)))
 }
 
+/// The text of a table file (capped at [`crate::io::MAX_TABLE_BYTES`]) and its name for
+/// errors: what both table types read.
+fn read_text(p: &Path) -> Result<(String, String), TableError> {
+    let name = p.display().to_string();
+    let text = crate::io::read_capped(p, crate::io::MAX_TABLE_BYTES)
+        .map_err(|source| TableError::Io { path: name.clone(), source })?;
+    Ok((text, name))
+}
+
 /// A CSV table of text fields (plain comma-separated values, no quoting; a header line;
 /// blank lines skipped; fields trimmed): the reader every table of the crate, its tests and
 /// its examples go through. Numbers are read per field with [`TextTable::number`], whose
@@ -190,10 +199,7 @@ impl TextTable {
     /// # Errors
     /// [`TableError::Io`], or as [`TextTable::parse`].
     pub fn read(path: impl AsRef<Path>) -> Result<Self, TableError> {
-        let p = path.as_ref();
-        let name = p.display().to_string();
-        let text = crate::io::read_capped(p, crate::io::MAX_TABLE_BYTES)
-            .map_err(|source| TableError::Io { path: name.clone(), source })?;
+        let (text, name) = read_text(path.as_ref())?;
         Self::parse(&text, &name)
     }
 
@@ -303,10 +309,7 @@ impl NumericTable {
     /// # Errors
     /// [`TableError::Io`], or as [`NumericTable::parse`].
     pub fn read(path: impl AsRef<Path>) -> Result<Self, TableError> {
-        let p = path.as_ref();
-        let name = p.display().to_string();
-        let text = crate::io::read_capped(p, crate::io::MAX_TABLE_BYTES)
-            .map_err(|source| TableError::Io { path: name.clone(), source })?;
+        let (text, name) = read_text(path.as_ref())?;
         Self::parse(&text, &name)
     }
 

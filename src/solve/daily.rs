@@ -123,19 +123,21 @@ impl<const N: usize, M: Batched<N>> DailySolver<N, M> {
     ) {
         let Some(first) = models.first() else { return };
         let tol = self.tolerance(first);
-        // invalid models are reported at once and never loaded into a lane
+        // invalid models are reported at once and never loaded into a lane (each model is
+        // validated once; the common all-valid batch allocates nothing)
+        let all_valid = models.iter().all(|m| m.validate().is_ok());
         let mut valid = Vec::new();
-        if models.iter().any(|m| m.validate().is_err()) {
-            valid = (0..models.len()).filter(|&j| models[j].validate().is_ok()).collect();
+        if !all_valid {
             for (j, m) in models.iter().enumerate() {
-                if m.validate().is_err() {
+                if m.validate().is_ok() {
+                    valid.push(j);
+                } else {
                     out(j, Err((0.0, SolveFailure::InvalidInput)), &[]);
                 }
             }
         }
-        let n =
-            if valid.is_empty() && models.iter().all(|m| m.validate().is_ok()) { models.len() } else { valid.len() };
-        let index = |j: usize| if valid.is_empty() { j } else { valid[j] };
+        let n = if all_valid { models.len() } else { valid.len() };
+        let index = |j: usize| if all_valid { j } else { valid[j] };
         self.batch.solve(
             &mut self.sys,
             &tol,
