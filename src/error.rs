@@ -168,13 +168,33 @@ pub enum SolveFailure {
     #[error("invalid input: a parameter or the initial state is outside its domain")]
     InvalidInput,
     /// Too many events at one instant (a window of zero length re-arming a trigger at the
-    /// same time): each instant counts towards the step limit.
+    /// same time): more than `max_events` integration segments started at one time. (Events
+    /// at distinct times each cost at least one step and count towards the step limit.)
     #[error("more than {max_events} events at day {t}")]
     EventStorm {
         /// The instant.
         t: f64,
         /// The limit.
         max_events: u32,
+    },
+    /// The solution left a bound every exact solution respects ([`crate::model::Invariants`]):
+    /// the tolerance is too loose for this patient (or the model's bound is wrong).
+    #[error("invariant violated: {what} = {value:e} above its bound {bound:e}")]
+    InvariantViolated {
+        /// Which quantity (`car_t`, `tumour`).
+        what: &'static str,
+        /// Its value.
+        value: f64,
+        /// The bound, slack included.
+        bound: f64,
+    },
+    /// The system's [`crate::ode::Cascade`] is malformed (more than 4 components, an index
+    /// outside the state or listed twice, a negative or non-finite rate or baseline): a
+    /// defect of the model, reported instead of a panic.
+    #[error("malformed cascade (component {component})")]
+    InvalidCascade {
+        /// The offending component (its position in the cascade), or `n` when `n > 4`.
+        component: usize,
     },
 }
 
@@ -189,6 +209,8 @@ impl SolveFailure {
             SolveFailure::NonFiniteEndpoint { .. } => "non_finite_endpoint",
             SolveFailure::EventStorm { .. } => "event_storm",
             SolveFailure::InvalidInput => "invalid_input",
+            SolveFailure::InvalidCascade { .. } => "invalid_cascade",
+            SolveFailure::InvariantViolated { .. } => "invariant",
         }
     }
 }

@@ -90,8 +90,8 @@ pub mod trial;
 pub use endpoints::{Definitions, Endpoints, Event, EventKind, Observed};
 pub use error::{Error, InputError, ScenarioError, SolveError, SolveFailure};
 pub use model::{
-    Antigen, AntigenSet, Drug, MinimalInit, MinimalParams, MinimalSolver, Model, ModelInfo, Observable, Params,
-    Phenotype,
+    Antigen, AntigenSet, Drug, Invariants, MinimalInit, MinimalParams, MinimalSolver, Model, ModelInfo, Observable,
+    Params, Phenotype,
 };
 pub use ode::{Method, Stats};
 pub use patient::Patient;

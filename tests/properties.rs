@@ -210,3 +210,48 @@ fn check_loader(s: &str) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+/// The invariant check (finding 5 of the reliability issue: at `rtol = 1e-3` valid scenarios
+/// exceeded the carrying capacity plus the dose). 400 scenarios of the strategy above from
+/// proptest's deterministic generator: at `rtol = 1e-3` every result either keeps CAR-T
+/// within `max(K_C, C(0))` plus the doses and the blasts within `max(K_L, L(0))` (on every
+/// daily row, with the 10% slack of that tolerance) or is an `invariant` failure; at least
+/// one is flagged (the finding reproduced); at the default tolerance the first 100 are all
+/// unflagged (the proptest above covers more).
+#[test]
+fn loose_tolerance_invariant_violations_are_failures_never_results() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = scenario_strategy();
+    let loose = SolverConfig::with_rtol(1e-3).unwrap();
+    let slack = 1.0 + (cartkin::solve::INVARIANT_SLACK * 1e-3).min(cartkin::solve::INVARIANT_SLACK_MAX);
+    let (mut flagged, mut kept) = (0, 0);
+    for i in 0..400 {
+        let sc = strategy.new_tree(&mut runner).unwrap().current();
+        let p = sc.params();
+        let c0: f64 = sc.patient().car_t().iter().sum();
+        let l0 = sc.patient().l_tot();
+        let dose: f64 = sc.regimen().infusions().iter().map(|i| i.cells).sum();
+        if i < 100 {
+            let r = simulate(&sc, &SolverConfig::default(), &OutputSpec::reference());
+            assert!(r.is_ok(), "scenario {i} at the default tolerance: {:?}", r.err());
+        }
+        match simulate(&sc, &loose, &OutputSpec::reference()) {
+            Ok(sol) => {
+                kept += 1;
+                let (cb, lb) = ((p.k_c.max(c0) + dose) * slack, p.k_l.max(l0) * slack);
+                assert!(sol.endpoints.cmax <= cb, "scenario {i}: cmax {} > {cb}", sol.endpoints.cmax);
+                for r in &sol.rows {
+                    assert!(r.c() <= cb, "scenario {i}: C({}) = {} > {cb}", r.t, r.c());
+                    let l: f64 = r.l.iter().sum();
+                    assert!(l <= lb * (1.0 + 1e-9), "scenario {i}: L({}) = {l} > {lb}", r.t);
+                }
+            }
+            Err(Error::Solve(e)) if e.reason.label() == "invariant" => flagged += 1,
+            Err(e) => panic!("scenario {i}: {e}"),
+        }
+    }
+    eprintln!("rtol 1e-3: {flagged} of 400 flagged, {kept} within the bounds");
+    assert!(flagged >= 1, "no violation flagged at rtol 1e-3");
+}

@@ -82,6 +82,20 @@ pub enum Drug {
     Steroids,
 }
 
+/// Upper bounds that every exact solution of a model respects, for the driver's invariant
+/// check ([`Model::invariants`]): a state beyond them (by more than a slack scaled by the
+/// tolerance, [`crate::solve::INVARIANT_SLACK`]) is an integration error, reported as the
+/// patient's [`crate::SolveFailure::InvariantViolated`] instead of a result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Invariants {
+    /// [`Observable::CarT`] stays at or below this plus the cells infused so far (cells): the
+    /// larger of the CAR-T carrying capacity and the initial CAR-T cells; infinity for none.
+    pub car_t: f64,
+    /// [`Observable::Tumour`] stays at or below this (cells): the larger of the tumour's
+    /// carrying capacity and its initial size; infinity for none.
+    pub tumour: f64,
+}
+
 /// A model the generic driver can solve: the equations of one patient with `N` states.
 ///
 /// Required: the state layout ([`Model::info`]), the start ([`Model::start`]), the absolute
@@ -245,6 +259,13 @@ pub trait Model<const N: usize>: Sync {
     #[inline]
     fn clone_ln(&self, mode: &Self::Mode, j: usize, y: &SVector<f64, N>) -> Option<f64> {
         let _ = (mode, j, y);
+        None
+    }
+
+    /// The bounds every exact solution respects ([`Invariants`]), checked by the driver at
+    /// the end of every accepted step. Default: none (nothing checked).
+    #[inline]
+    fn invariants(&self) -> Option<Invariants> {
         None
     }
 

@@ -8,7 +8,7 @@
 //! off and contribute nothing. The model's own events are the extinctions (`L_j` falling to
 //! `n_ext`), its own time break the end of the AUC window.
 
-use super::{efficacy, AntigenSet, Drug, Model, ModelInfo, Observable, Params, Phenotype};
+use super::{efficacy, AntigenSet, Drug, Invariants, Model, ModelInfo, Observable, Params, Phenotype};
 use crate::endpoints::EventKind;
 use crate::ode::{Cascade, OdeSystem};
 use crate::scenario::Scenario;
@@ -278,6 +278,15 @@ impl Model<NSTATE> for RefModel<'_> {
     #[inline]
     fn in_error_norm(&self, sw: &Switches, i: usize) -> bool {
         !(idx::LN_L..idx::LN_L + 4).contains(&i) || sw.active[i - idx::LN_L]
+    }
+
+    /// `C <= max(K_C, C(0))` plus the doses (the capacity caps only new cells, section 3)
+    /// and `L_tot <= max(K_L, L_tot(0))` (logistic growth minus killing).
+    fn invariants(&self) -> Option<Invariants> {
+        let y = &self.y0;
+        let c0 = y[idx::E] + y[idx::M] + y[idx::X];
+        let l0: f64 = (0..4).filter(|&j| self.present[j]).map(|j| y[idx::LN_L + j].exp()).sum();
+        Some(Invariants { car_t: self.p.k_c.max(c0), tumour: self.p.k_l.max(l0) })
     }
 
     /// Cell counts, cytokines and the AUC cannot be negative.

@@ -112,8 +112,9 @@ pub trait BatchSystem<const N: usize> {
     /// Write `f(t[l], y[.][l])` into `dy[.][l]` for every lane (all lanes, whatever they hold).
     fn rhs(&self, t: &Lanes, y: &[Lanes; N], dy: &mut [Lanes; N]);
     /// The linear cascade of the problem in lane `lane` (see [`Cascade`]); its structure (`n`,
-    /// `idx`, `coupled`) must be the same on every lane, rates and baselines may differ.
-    /// Default: none.
+    /// `idx`, `coupled`) must be the same on every lane, rates and baselines may differ. A
+    /// malformed cascade ([`Cascade::check`]) or one whose structure differs from the first
+    /// problem's fails that problem with [`SolveFailure::InvalidCascade`]. Default: none.
     fn cascade(&self, lane: usize) -> Cascade {
         let _ = lane;
         Cascade::NONE
@@ -163,6 +164,8 @@ pub struct Dopri5Batch<const N: usize> {
     ctl: [Control; LANES],
     /// Cascade structure (n, idx, coupled) used by the stepper (`n = 0` without `exp`).
     cas: Cascade,
+    /// Whether `cas` holds the structure of a problem loaded in the current solve.
+    cas_loaded: bool,
     rate: [Lanes; 4],
     base: [Lanes; 4],
     ca: [[Lanes; 5]; 4],
@@ -194,6 +197,7 @@ impl<const N: usize> Dopri5Batch<N> {
             dnodes: [z; 3],
             ctl: [Control::new(); LANES],
             cas: Cascade::NONE,
+            cas_loaded: false,
             rate: [[0.0; LANES]; 4],
             base: [[0.0; LANES]; 4],
             ca: [[[0.0; LANES]; 5]; 4],
@@ -229,15 +233,23 @@ impl<const N: usize> Dopri5Batch<N> {
         let mut active = [false; LANES];
         let mut next_day = [0usize; LANES];
         let mut next_job = 0usize;
+        self.cas = Cascade::NONE;
+        self.cas_loaded = false;
         loop {
             // refill idle lanes (a problem that needs no step is finished at once)
             loop {
                 let mut need = [false; LANES];
                 for l in 0..LANES {
-                    if !active[l] && next_job < n {
+                    // a loop: a problem that fails to load leaves the lane free for the next
+                    while !active[l] && next_job < n {
                         let (p, y0) = problem(next_job);
                         sys.load(l, &p);
-                        self.load_cascade(sys, l);
+                        if let Err(e) = self.load_cascade(sys, l) {
+                            self.out[l * rows] = y0;
+                            done(next_job, Err((0.0, e)), &mut self.out[l * rows..(l + 1) * rows]);
+                            next_job += 1;
+                            continue;
+                        }
                         for i in 0..N {
                             self.y[i][l] = y0[i];
                         }
@@ -308,21 +320,27 @@ impl<const N: usize> Dopri5Batch<N> {
         }
     }
 
-    fn load_cascade<S: BatchSystem<N>>(&mut self, sys: &S, l: usize) {
+    /// Loads lane `l`'s cascade; a malformed one, or one whose structure differs from the
+    /// cascade of the problems already loaded in this solve, is the problem's
+    /// [`SolveFailure::InvalidCascade`].
+    fn load_cascade<S: BatchSystem<N>>(&mut self, sys: &S, l: usize) -> Result<(), SolveFailure> {
         if !self.exp {
             self.cas = Cascade::NONE;
-            return;
+            return Ok(());
         }
         let c = sys.cascade(l);
-        debug_assert!(
-            self.cas.n == 0 || (self.cas.n == c.n && self.cas.idx == c.idx && self.cas.coupled == c.coupled),
-            "the cascade structure must be the same on every lane"
-        );
+        c.check::<N>()?;
+        if self.cas_loaded && !(self.cas.n == c.n && self.cas.idx == c.idx && self.cas.coupled == c.coupled) {
+            // the cascade structure must be the same on every lane
+            return Err(SolveFailure::InvalidCascade { component: 0 });
+        }
         self.cas = Cascade { rate: [0.0; 4], base: [0.0; 4], ..c };
-        for ci in 0..c.n.min(4) {
+        self.cas_loaded = true;
+        for ci in 0..c.n {
             self.rate[ci][l] = c.rate[ci];
             self.base[ci][l] = c.base[ci];
         }
+        Ok(())
     }
 
     /// Start the lanes flagged in `need` at `t = 0` from the state already in `y`: counters
@@ -770,4 +788,67 @@ fn moments4(x: &Lanes, ex: &Lanes) -> [Lanes; 5] {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod cascade_tests {
+    use super::*;
+    use nalgebra::SVector;
+
+    /// `y0' = -y0`, `y1' = y0 - 8 y1`; the problem is the cascade index of `y1`.
+    struct Lin {
+        idx: [usize; LANES],
+    }
+    impl BatchSystem<2> for Lin {
+        type Problem = usize;
+        fn load(&mut self, lane: usize, p: &usize) {
+            self.idx[lane] = *p;
+        }
+        fn rhs(&self, _t: &Lanes, y: &[Lanes; 2], dy: &mut [Lanes; 2]) {
+            for l in 0..LANES {
+                dy[0][l] = -y[0][l];
+                dy[1][l] = y[0][l] - 8.0 * y[1][l];
+            }
+        }
+        fn cascade(&self, lane: usize) -> Cascade {
+            Cascade { n: 1, idx: [self.idx[lane], 0, 0, 0], rate: [8.0, 0.0, 0.0, 0.0], ..Cascade::NONE }
+        }
+    }
+
+    #[test]
+    fn a_malformed_cascade_fails_its_problem_only() {
+        let tol = Tolerance {
+            rtol: 1e-8,
+            atol: SVector::from([1e-10, 1e-10]),
+            weight: SVector::from([1.0, 1.0]),
+            h_max: 1.0,
+            max_steps: 10_000,
+        };
+        // 7 names a component outside the 2-component state; the first five fail at load
+        let problems = [7usize, 7, 7, 7, 7, 1, 7, 1, 1, 7];
+        let mut sys = Lin { idx: [1; LANES] };
+        let mut b = Dopri5Batch::<2>::with_method(Method::Dopri5Exp);
+        let mut res = vec![None; problems.len()];
+        b.solve(
+            &mut sys,
+            &tol,
+            problems.len(),
+            1,
+            |j| (problems[j], [1.0, 0.0]),
+            |j, r, rows| {
+                res[j] = Some(r.map(|_| rows[1][1]));
+            },
+        );
+        // y1(1) = (e^-1 - e^-8)/7 (analytic), tolerance 1e-7
+        let exact = ((-1f64).exp() - (-8f64).exp()) / 7.0;
+        for (j, r) in res.iter().enumerate() {
+            match (problems[j], r) {
+                (1, Some(Ok(v))) => assert!((v - exact).abs() < 1e-7, "problem {j}: {v}"),
+                (7, Some(Err((t, e)))) => {
+                    assert_eq!((*t, *e), (0.0, SolveFailure::InvalidCascade { component: 0 }), "problem {j}")
+                }
+                other => panic!("problem {j}: {other:?}"),
+            }
+        }
+    }
 }

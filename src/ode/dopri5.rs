@@ -546,7 +546,8 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
     fn step<S: OdeSystem<N>>(&mut self, sys: &S, t_end: f64, tol: &Tolerance<N>) -> Result<(), SolveFailure> {
         self.ctl.nan_seen = false;
         let cas = if self.exp { sys.cascade() } else { Cascade::NONE };
-        let nc = cas.n.min(4);
+        cas.check::<N>()?;
+        let nc = cas.n;
         let mut core_w = tol.weight;
         for ci in 0..nc {
             core_w[cas.idx[ci]] = 0.0;
@@ -816,5 +817,59 @@ mod tests {
         // stuck at the numerical pole, which the global error (rtol 1e-6) puts within ~1e-6
         // of t = 1 (it is at 1 + 3.2e-7 with the current step control)
         assert!(s.t() < 1.0 + 1e-5, "stepped past the pole to {}", s.t());
+    }
+}
+
+#[cfg(test)]
+mod cascade_tests {
+    use super::*;
+
+    /// A user system whose cascade names a component outside its 2-component state.
+    struct BadCascade(Cascade);
+    impl OdeSystem<2> for BadCascade {
+        fn rhs(&self, _t: f64, y: &SVector<f64, 2>, dy: &mut SVector<f64, 2>) {
+            dy[0] = -y[0];
+            dy[1] = y[0] - 8.0 * y[1];
+        }
+        fn cascade(&self) -> Cascade {
+            self.0
+        }
+    }
+
+    fn run(c: Cascade) -> Result<f64, SolveFailure> {
+        let tol = Tolerance {
+            rtol: 1e-8,
+            atol: SVector::from([1e-10, 1e-10]),
+            weight: SVector::from([1.0, 1.0]),
+            h_max: 1.0,
+            max_steps: 10_000,
+        };
+        let sys = BadCascade(c);
+        let mut s = Dopri5::<2>::with_method(Method::Dopri5Exp);
+        s.reset(&sys, 0.0, &SVector::from([1.0, 0.0]), &tol);
+        while s.t() < 1.0 {
+            s.step(&sys, 1.0, &tol)?;
+        }
+        Ok(s.y()[1])
+    }
+
+    #[test]
+    fn malformed_cascades_are_typed_failures_not_panics() {
+        let good = Cascade { n: 1, idx: [1, 0, 0, 0], rate: [8.0, 0.0, 0.0, 0.0], ..Cascade::NONE };
+        // y1 = (e^-t - e^-8t)/7 at t = 1 (analytic), tolerance 1e-7
+        let exact = ((-1f64).exp() - (-8f64).exp()) / 7.0;
+        assert!((run(good).unwrap() - exact).abs() < 1e-7);
+        let cases = [
+            (Cascade { idx: [2, 0, 0, 0], ..good }, 0),
+            (Cascade { idx: [usize::MAX, 0, 0, 0], ..good }, 0),
+            (Cascade { n: 2, idx: [1, 1, 0, 0], ..good }, 1),
+            (Cascade { rate: [-1.0, 0.0, 0.0, 0.0], ..good }, 0),
+            (Cascade { rate: [f64::NAN, 0.0, 0.0, 0.0], ..good }, 0),
+            (Cascade { base: [f64::INFINITY, 0.0, 0.0, 0.0], ..good }, 0),
+            (Cascade { n: 5, ..good }, 5),
+        ];
+        for (c, component) in cases {
+            assert_eq!(run(c), Err(SolveFailure::InvalidCascade { component }), "{c:?}");
+        }
     }
 }

@@ -84,6 +84,34 @@ pub struct Cascade {
 impl Cascade {
     /// No cascade.
     pub const NONE: Cascade = Cascade { n: 0, idx: [0; 4], rate: [0.0; 4], base: [0.0; 4], coupled: [false; 4] };
+
+    /// Checks the cascade against a state of dimension `N`: at most 4 components, each index
+    /// below `N` and listed once, each rate finite and `>= 0`, each baseline finite. A cascade
+    /// that fails is a [`SolveFailure::InvalidCascade`] of the solve (never a panic or an
+    /// out-of-bounds write).
+    ///
+    /// ```
+    /// use cartkin::ode::Cascade;
+    /// let ok = Cascade { n: 1, idx: [2, 0, 0, 0], rate: [8.0, 0.0, 0.0, 0.0], ..Cascade::NONE };
+    /// assert!(ok.check::<3>().is_ok());
+    /// assert!(ok.check::<2>().is_err()); // index 2 is outside a 2-component state
+    /// ```
+    pub fn check<const N: usize>(&self) -> Result<(), SolveFailure> {
+        if self.n > 4 {
+            return Err(SolveFailure::InvalidCascade { component: self.n });
+        }
+        for ci in 0..self.n {
+            let i = self.idx[ci];
+            let bad = i >= N
+                || self.idx[..ci].contains(&i)
+                || !(self.rate[ci] >= 0.0 && self.rate[ci].is_finite())
+                || !self.base[ci].is_finite();
+            if bad {
+                return Err(SolveFailure::InvalidCascade { component: ci });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The integration method.

@@ -15,7 +15,7 @@ use super::piece::Piece;
 use super::{Solution, SolverConfig};
 use crate::endpoints::{Definitions, Event, EventKind};
 use crate::error::SolveFailure;
-use crate::model::{Drug, Model, Observable};
+use crate::model::{Drug, Invariants, Model, Observable};
 use crate::ode::{Cascade, Dopri5, OdeSystem, Stepper, Tolerance};
 use crate::regimen::{Regimen, SteroidPolicy, TociPolicy};
 use nalgebra::SVector;
@@ -84,6 +84,10 @@ pub(crate) struct Run<'a, const N: usize, M: Model<N>> {
     rows: Vec<M::Row>,
     event_rows: bool,
     xtol: f64,
+    /// The model's bounds, the factor `1 + slack` and the cells infused so far.
+    inv: Option<Invariants>,
+    slack: f64,
+    infused: f64,
 }
 
 impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
@@ -114,6 +118,8 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             _ => &[],
         };
         let rules = regimen.rules();
+        let slack = super::invariant_slack(cfg);
+        let inv = m.invariants();
         let obs = Observer::new(m, &mode, defs);
         let has_signal = obs.observed().il6_signal;
         Run {
@@ -151,6 +157,9 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             rows: Vec::with_capacity(grid.len() + if event_rows { 16 } else { 0 }),
             event_rows,
             xtol: 1e-12,
+            inv,
+            slack,
+            infused: 0.0,
         }
     }
 
@@ -179,6 +188,9 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             loop {
                 self.st.step(&sys, t_break, &self.tol).map_err(|e| (self.st.t(), e))?;
                 let (ta, te) = (self.st.t_prev(), self.st.t());
+                if let Some(b) = &self.inv {
+                    Self::check(self.m, &self.mode, b, self.slack, self.infused, self.st.y()).map_err(|e| (te, e))?;
+                }
                 let pc = Piece::sample(&self.st, ta, te, self.xtol);
                 if let Some((tc, toci, ster)) = self.find_located(&pc) {
                     let pc2 = Piece::sample(&self.st, ta, tc, self.xtol);
@@ -200,6 +212,32 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
                     self.instant(t_break, false, false);
                     break;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The invariant check ([`Model::invariants`]) on the state at the end of a step.
+    #[inline]
+    fn check(
+        m: &M,
+        mode: &M::Mode,
+        b: &Invariants,
+        slack: f64,
+        infused: f64,
+        y: &SVector<f64, N>,
+    ) -> Result<(), SolveFailure> {
+        let zero = SVector::zeros();
+        let c = m.observe(mode, Observable::CarT, y, &zero).map_or(0.0, |v| v.0);
+        let cb = (b.car_t + infused) * slack;
+        if !(c <= cb) {
+            return Err(SolveFailure::InvariantViolated { what: "car_t", value: c, bound: cb });
+        }
+        if b.tumour.is_finite() {
+            let l = m.observe(mode, Observable::Tumour, y, &zero).map_or(0.0, |v| v.0);
+            let lb = b.tumour * slack;
+            if !(l <= lb) {
+                return Err(SolveFailure::InvariantViolated { what: "tumour", value: l, bound: lb });
             }
         }
         Ok(())
@@ -348,6 +386,7 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         while self.next_inf < inf.len() && inf[self.next_inf].t <= t {
             let cells = inf[self.next_inf].cells;
             m.infuse(&mut self.mode, &mut self.y, cells);
+            self.infused += cells;
             self.next_inf += 1;
             self.log(t, EventKind::Infusion { cells });
         }
