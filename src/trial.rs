@@ -113,7 +113,7 @@ pub trait PatientSource: Sync {
 impl PatientSource for Population {
     type Patient = VirtualPatient;
     fn patient(&self, seed: u64, id: u64) -> Result<VirtualPatient, InputError> {
-        Ok(self.sample_patient(seed, id))
+        self.try_sample_patient(seed, id)
     }
     fn parameter_names(&self) -> Vec<&'static str> {
         self.varied_names().to_vec()

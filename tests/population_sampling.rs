@@ -558,3 +558,25 @@ fn reference_summaries_are_not_a_minimal_table() {
     let tmax = t.column("Tmax_EM").unwrap();
     assert!((0..t.len()).all(|k| t.get(k, tmax).unwrap().fract() == 0.0));
 }
+
+// ---------------------------------------------------------------------------------------
+// (g) invalid draws are recorded failures, never panics (found by tests/fuzz.rs)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_draw_outside_the_patient_domain_is_a_recorded_failure_not_a_panic() {
+    use cartkin::trial::{PatientSource, Trial};
+    // H = 1e308 (accepted by its domain) puts every patient's initial blasts above 1e30
+    let mut p = Params::nominal();
+    p.set("H", 1e308).unwrap();
+    let pop = Population::builder(p).build().unwrap();
+    let e = pop.try_sample_patient(1, 0).unwrap_err();
+    assert!(e.to_string().contains("<= 1e30 cells"), "{e}");
+    assert!(pop.patient(1, 0).is_err());
+    let s = Trial::new(pop, 5, 1).run(&mut |_| {}, None);
+    assert_eq!(s.n_failed(), 5);
+    assert_eq!(s.to_json()["failures_by_reason"]["invalid_input"], 5);
+    // a fixed B-cell count above the cap is refused when the population is built
+    let e = Population::builder(Params::nominal()).b0(1e46).build().unwrap_err();
+    assert!(e.to_string().contains("population.b0"), "{e}");
+}

@@ -77,7 +77,7 @@ pub use table::{
 };
 
 use crate::endpoints::Definitions;
-use crate::error::InputError;
+use crate::error::{Domain, InputError};
 use crate::model::{Params, Phenotype};
 use crate::patient::Patient;
 use crate::regimen::{Infusion, PolicyRules, Product, Regimen, SteroidPolicy, TociPolicy};
@@ -410,11 +410,28 @@ impl Population {
 
     /// Patient `id` of a run with seed `seed`: [`Distribution::sample`] on
     /// [`patient_rng`]`(seed, id)`, with the id set. Depends only on `(seed, id)`.
+    ///
+    /// # Panics
+    /// When the draw is not a valid patient (see [`Population::try_sample_patient`], which
+    /// the trial uses).
     pub fn sample_patient(&self, seed: u64, id: u64) -> VirtualPatient {
+        self.try_sample_patient(seed, id).unwrap_or_else(|e| panic!("patient {id} of seed {seed}: {e}"))
+    }
+
+    /// Patient `id` of a run with seed `seed`, or why the draw is not a valid patient. A
+    /// population that [`PopulationBuilder::build`] accepted draws valid patients except in
+    /// the tails of very wide distributions (e.g. a varied `H` whose draw puts the initial
+    /// blasts above [`crate::patient::MAX_CELLS`]); a trial records such a patient as an
+    /// input failure (`failed:invalid_input`) instead of stopping. The same draws as
+    /// [`Population::sample_patient`].
+    ///
+    /// # Errors
+    /// [`InputError`] naming the value that left its domain.
+    pub fn try_sample_patient(&self, seed: u64, id: u64) -> Result<VirtualPatient, InputError> {
         let mut rng = patient_rng(seed, id);
-        let mut p = self.sample(&mut rng);
+        let mut p = self.try_sample(&mut rng)?;
         p.id = id;
-        p
+        Ok(p)
     }
 
     /// Patients `0, 1, 2, ...` of a run with seed `seed` (each from its own stream, as
@@ -560,8 +577,7 @@ impl Population {
         Ok(self)
     }
 
-    /// Draw one patient (id 0) in the documented order; every error here is a broken
-    /// invariant of [`PopulationBuilder::build`].
+    /// Draw one patient (id 0) in the documented order.
     fn try_sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<VirtualPatient, InputError> {
         // 1. parameters
         let n = self.varied.len();
@@ -668,13 +684,12 @@ impl Distribution<VirtualPatient> for Population {
     /// [`Population::sample_patient`] for patient `id` of a seeded run.
     ///
     /// # Panics
-    /// Only on a broken internal invariant: [`PopulationBuilder::build`] guarantees that
-    /// every draw is a valid patient (tested over 100,000 draws, and over extreme
-    /// populations).
+    /// When the draw is not a valid patient, which only the tails of very wide distributions
+    /// reach (see [`Population::try_sample_patient`], the fallible form).
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> VirtualPatient {
         match self.try_sample(rng) {
             Ok(p) => p,
-            Err(e) => panic!("internal invariant broken: a validated Population drew an invalid patient: {e}"),
+            Err(e) => panic!("the population drew an invalid patient: {e}"),
         }
     }
 }
@@ -844,6 +859,12 @@ impl PopulationBuilder {
     ///   or bad prophylactic times; `B_0` not finite and >= 0.
     pub fn build(self) -> Result<Population, InputError> {
         self.typical.validate()?;
+        // fixed quantities that become cell counts: within the patient's domain
+        let field = "population.b0";
+        let b0 = Domain::Pos.checked(field, self.b0)?;
+        if !(b0 <= crate::patient::MAX_CELLS) {
+            return Err(InputError::OutOfDomain { field: field.into(), value: b0, domain: "<= 1e30 cells" });
+        }
 
         // variability
         let n = self.variability.len();
