@@ -216,6 +216,11 @@ impl RunDir {
             }
         }
         self.clean()?;
+        // the run's mark before any of its rows: a run that fails before its first
+        // checkpoint (a full disk, a kill) leaves a directory that `--resume` recognises as
+        // this run's (and restarts), not "outputs of an unknown run"
+        let p = serde_json::json!({ "manifest": self.manifest, "shard_index": self.shard.0, "n_shards": self.shard.1 });
+        write_atomic(&self.dir, "progress.json", p.to_string().as_bytes())?;
         let f = OpenOptions::new().write(true).create_new(true).open(&partial).map_err(|e| io_fail(&partial, e))?;
         let csv =
             PatientCsv::new(BufWriter::new(f), trial.source().parameter_names()).map_err(|e| io_fail(&partial, e))?;

@@ -253,7 +253,10 @@ fn interrupt(args: &[&str], dir: &Path, signal: &str) -> std::process::ExitStatu
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !dir.join("progress.json").exists() && t0.elapsed() < Duration::from_secs(60) {
+    // the first checkpoint (progress.json exists from the start; its `next_id` comes with
+    // the first chunk)
+    let checkpointed = || std::fs::read_to_string(dir.join("progress.json")).is_ok_and(|p| p.contains("next_id"));
+    while !checkpointed() && t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -439,4 +442,43 @@ fn a_closed_stdout_ends_the_output_without_a_panic() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert!(st.success(), "exit {:?}: {err}", st.code());
+}
+
+/// A full disk (reliability issue, finding 2): the run stops at the first write that fails,
+/// with exit 1 and one error line naming the file, and leaves a directory that no reader
+/// takes for a complete run (no run.json, no summary.json, no state.json for `merge`);
+/// `--resume` with room again finishes it to the bytes of an uninterrupted run. The disk is
+/// made "full" with a file-size limit (`ulimit -f`, SIGXFSZ ignored: writes past 64 KiB
+/// fail with EFBIG, through the same error path as ENOSPC), which needs no privileges.
+#[test]
+fn a_full_disk_stops_the_run_with_an_error_and_leaves_it_incomplete() {
+    let d = scratch("fulldisk");
+    let out = d.join("F").display().to_string();
+    let args = ["trial", "eliana", "--patients", "3000", "--seed", "12", "--threads", "2", "--quiet", "--out", &out];
+    let limited = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_cartkin"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(limited.status.code(), Some(1), "stderr {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    assert!(lines[0].contains("patients.csv") && lines[0].contains("too large"), "{err}");
+    for f in ["run.json", "summary.json", "state.json", "patients.csv"] {
+        assert!(!d.join("F").join(f).exists(), "{f} written by a failed run");
+    }
+    let merged = cartkin(&["merge", "--out", &d.join("M").display().to_string(), &out]);
+    assert_ne!(merged.status.code(), Some(0), "merge took a failed run");
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    ok(&cartkin(&resume));
+    let u = d.join("U").display().to_string();
+    let mut fresh = args.to_vec();
+    *fresh.last_mut().unwrap() = &u;
+    ok(&cartkin(&fresh));
+    same_outputs(&d.join("U"), &d.join("F"));
+    std::fs::remove_dir_all(&d).ok();
 }
