@@ -14,10 +14,15 @@
 //! version). `--shard K/N` runs only shard K of N (ids split into N contiguous ranges); the
 //! shards' summaries merge into the full run's summary (`cartkin::trial::TrialSummary::merge`).
 //! `--trajectories K` (with `--out`) also writes the daily trajectories of the first K
-//! patients to `DIR/trajectories/patient_<id>.csv` (reference trajectory format).
+//! patients to `DIR/trajectories/patient_<id>.csv` (model v2's trajectory format,
+//! [`cartkin::io::TrajectoryCsv`]).
+//!
+//! The default population is model v2's ELIANA-like one ([`PopulationV2::eliana`],
+//! `docs/MODEL-v2.md`); `studies/eliana.toml` is the same trial as a study file.
 
 use cartkin::io::PatientCsv;
-use cartkin::population::Population;
+use cartkin::io::TrajectoryCsv;
+use cartkin::population::v2::PopulationV2;
 use cartkin::trial::{PatientSource, Trial};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
@@ -78,7 +83,7 @@ fn run() -> Result<(), String> {
     let pool = builder.build().map_err(|e| e.to_string())?;
     let threads_used = pool.current_num_threads();
 
-    let population = Population::default();
+    let population = PopulationV2::default();
     if trajectories > 0 && out.is_none() {
         return Err("--trajectories needs --out DIR".into());
     }
@@ -123,7 +128,7 @@ fn run() -> Result<(), String> {
                 rhs_total += o.stats.rhs_evals;
                 if let (Some(rows), Some(dir), None) = (&o.trajectory, &out, io_error.as_ref()) {
                     let path = dir.join("trajectories").join(format!("patient_{}.csv", o.id));
-                    if let Err(e) = std::fs::write(&path, cartkin::io::rows_csv(rows, [true; 4])) {
+                    if let Err(e) = std::fs::write(&path, TrajectoryCsv::csv(rows)) {
                         io_error = Some(e);
                     }
                 }
@@ -161,7 +166,7 @@ fn run() -> Result<(), String> {
             "wall_s": wall,
             "patients_per_s": n_run as f64 / wall.max(1e-12),
             "rhs_evals_per_patient": rhs_total as f64 / (n_run.max(1) as f64),
-            "population": "Population::eliana_like()",
+            "population": "PopulationV2::eliana()",
             "solver": "Dopri5Exp, rtol 1e-6, atol 1e-6 x scale",
         });
         std::fs::write(dir.join("run.json"), serde_json::to_string_pretty(&run).map_err(|e| e.to_string())? + "\n")

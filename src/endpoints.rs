@@ -188,6 +188,36 @@ pub struct Endpoints {
     /// Total blasts at the horizon.
     #[serde(rename = "Ltot_end")]
     pub ltot_end: f64,
+    /// ICANS grade 0..4 (model v2: ASTCT thresholds on the ICANS severity reached by day 28).
+    #[serde(skip)]
+    pub icans_grade: u8,
+    /// First time the ICANS severity reached the grade-1 threshold.
+    #[serde(skip)]
+    pub icans_onset_day: Option<f64>,
+    /// Peak ICANS severity over [0, 28] (grade units).
+    #[serde(skip)]
+    pub peak_icans: f64,
+    /// CRS duration (days) from onset to the last time the CRS grading signal fell below the
+    /// grade-1 threshold within [0, 28] (to day 28 when it is still above then); `None`
+    /// without CRS.
+    #[serde(skip)]
+    pub crs_duration: Option<f64>,
+    /// CAR-T cells at day 182.5 relative to `cmax` (`None` when the horizon is shorter).
+    #[serde(skip)]
+    pub car_t_rel_6m: Option<f64>,
+    /// CAR-T cells at day 365 relative to `cmax` (`None` when the horizon is shorter).
+    #[serde(skip)]
+    pub car_t_rel_12m: Option<f64>,
+    /// Still in B-cell aplasia at day 182.5: no `b_recovery_day` by then (`None` when the
+    /// horizon is shorter).
+    #[serde(skip)]
+    pub b_aplasia_6m: Option<bool>,
+    /// Still in B-cell aplasia at day 365 (`None` when the horizon is shorter).
+    #[serde(skip)]
+    pub b_aplasia_12m: Option<bool>,
+    /// The CRS grading scale (`None` for a model grading on IL-6 thresholds).
+    #[serde(skip)]
+    pub crs_scale: Option<&'static str>,
     /// Which endpoint groups the model observes (not written to files; see [`Observed`]).
     #[serde(skip)]
     pub observed: Observed,
@@ -223,6 +253,8 @@ pub enum Group {
     Ifng,
     /// Memory CAR-T.
     Memory,
+    /// Neurotoxicity (ICANS).
+    Icans,
 }
 
 /// One endpoint's value in a table cell (how `patients.csv` writes it: empty for none,
@@ -302,6 +334,15 @@ columns! {
     "M_end", Memory, |e| Cell::Num(e.m_end);
     "B_end", BCells, |e| Cell::Num(e.b_end);
     "Ltot_end", Tumour, |e| Cell::Num(e.ltot_end);
+    "icans_grade", Icans, |e| Cell::Int(u64::from(e.icans_grade));
+    "icans_onset_day", Icans, |e| Cell::Opt(e.icans_onset_day);
+    "peak_icans", Icans, |e| Cell::Num(e.peak_icans);
+    "crs_duration_days", Il6Signal, |e| Cell::Opt(e.crs_duration);
+    "crs_scale", Il6Signal, |e| Cell::Text(e.crs_scale);
+    "car_t_rel_6m", Always, |e| Cell::Opt(e.car_t_rel_6m);
+    "car_t_rel_12m", Always, |e| Cell::Opt(e.car_t_rel_12m);
+    "b_aplasia_6m", BCells, |e| Cell::OptBool(e.b_aplasia_6m);
+    "b_aplasia_12m", BCells, |e| Cell::OptBool(e.b_aplasia_12m);
 }
 
 impl Observed {
@@ -315,6 +356,7 @@ impl Observed {
             Group::Il6 => self.il6,
             Group::Ifng => self.ifng,
             Group::Memory => self.memory,
+            Group::Icans => self.icans,
         }
     }
 
@@ -417,10 +459,12 @@ pub struct Observed {
     pub ifng: bool,
     /// Memory CAR-T: `M_end`.
     pub memory: bool,
+    /// Neurotoxicity: ICANS grade and onset.
+    pub icans: bool,
 }
 
 impl Observed {
-    /// Every group (the reference model).
+    /// Every group of the reference model.
     pub const ALL: Observed =
-        Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true };
+        Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true, icans: false };
 }

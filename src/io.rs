@@ -449,6 +449,50 @@ pub fn rows_csv(rows: &[crate::Row], columns: [bool; 4]) -> String {
     s
 }
 
+/// Trajectory rows that can be written as CSV (one file per patient with `--trajectories`).
+pub trait TrajectoryCsv: Sized {
+    /// The rows as CSV with a header.
+    fn csv(rows: &[Self]) -> String;
+}
+
+impl TrajectoryCsv for crate::Row {
+    /// The reference format with an `L_` column for every phenotype.
+    fn csv(rows: &[Self]) -> String {
+        rows_csv(rows, [true; 4])
+    }
+}
+
+impl TrajectoryCsv for crate::model::v2::RowV2 {
+    /// `t,E,M,P,X,L_<phenotype>...,L_CD19dim,B,G,I,R,S_CRS,N_ICANS,T,S`.
+    fn csv(rows: &[Self]) -> String {
+        let mut s = String::from("t,E,M,P,X");
+        for ph in Phenotype::ALL {
+            s.push_str(",L_");
+            s.push_str(ph.name());
+        }
+        s.push_str(",L_CD19dim,B,G,I,R,S_CRS,N_ICANS,T,S\n");
+        for r in rows {
+            let _ = write!(s, "{},{},{},{},{}", fmt_f64(r.t), fmt_f64(r.e), fmt_f64(r.m), fmt_f64(r.p), fmt_f64(r.x));
+            for l in r.l {
+                let _ = write!(s, ",{}", fmt_f64(l));
+            }
+            let _ = writeln!(
+                s,
+                ",{},{},{},{},{},{},{},{}",
+                fmt_f64(r.b),
+                fmt_f64(r.g),
+                fmt_f64(r.i),
+                fmt_f64(r.r),
+                fmt_f64(r.s),
+                fmt_f64(r.n),
+                r.toci as u8,
+                r.steroid as u8
+            );
+        }
+        s
+    }
+}
+
 /// Streaming writer of the per-patient table `patients.csv`: one row per patient in the
 /// order given (the trial hands them over in id order), `status` `ok` or
 /// `failed:<reason>`, the covariates, the sampled parameters under their MODEL.md names and

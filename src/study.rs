@@ -44,6 +44,12 @@ use crate::solve::SolverConfig;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
+/// Built-in populations of model v2, by study name.
+pub const POPULATIONS_V2: &[(&str, &str)] = &[
+    ("eliana", "ELIANA-calibrated children and young adults, tisagenlecleucel per kg (model v2: the default trial)"),
+    ("typical", "the typical v2 patient every time (no variability, no subclones): f0 0.5, 1e8 cells"),
+];
+
 /// Built-in populations of the reference model, by study name.
 pub const POPULATIONS: &[(&str, &str)] = &[
     ("eliana", "ELIANA-calibrated children and young adults, tisagenlecleucel per kg (the default trial)"),
@@ -102,8 +108,10 @@ impl StudyError {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Source {
-    /// A sampled population.
+    /// A sampled population (reference model).
     Population(Box<Population>),
+    /// A sampled population of model v2.
+    PopulationV2(Box<crate::population::v2::PopulationV2>),
     /// A table of patients (the `population_200.csv` format) at this path.
     Table {
         /// The table's path (resolved).
@@ -407,7 +415,7 @@ impl Study {
         });
         let model = top.str("model")?.unwrap_or("reference").to_string();
         match model.as_str() {
-            "reference" => {}
+            "reference" | "v2" => {}
             "minimal" => {
                 return Err(
                     top.err("model", "the minimal model has no virtual population (studies run the reference model)")
@@ -445,12 +453,17 @@ impl Study {
                 let rows = read_population_csv(&path).map_err(|e| top.err("table", e.to_string()))?;
                 Source::Table { path, patients: rows }
             }
+            None if model == "v2" => {
+                Source::PopulationV2(Box::new(population_v2(&mut top, population_name.as_deref(), horizon_days)?))
+            }
             None => Source::Population(Box::new(population(&mut top, population_name.as_deref(), horizon_days)?)),
         };
         let patients = match (patients, &source) {
             (Some(n), _) => n,
             (None, Source::Table { patients, .. }) => patients.len() as u64,
-            (None, Source::Population(_)) => return Err(top.err("patients", "missing (how many patients to simulate)")),
+            (None, Source::Population(_) | Source::PopulationV2(_)) => {
+                return Err(top.err("patients", "missing (how many patients to simulate)"))
+            }
         };
 
         // solver
@@ -532,6 +545,7 @@ impl Study {
                 t.insert("table".into(), Value::String(path.display().to_string()));
             }
             Source::Population(p) => write_population(&mut t, p),
+            Source::PopulationV2(p) => write_population_v2(&mut t, p),
         }
         let mut s = Table::new();
         s.insert("method".into(), Value::String(method_name(self.solver.method_used()).into()));
@@ -560,7 +574,17 @@ impl Study {
             Source::Population(p) => {
                 Some(self.configure(crate::trial::Trial::new((**p).clone(), self.patients, self.seed)))
             }
-            Source::Table { .. } => None,
+            Source::Table { .. } | Source::PopulationV2(_) => None,
+        }
+    }
+
+    /// The trial of this study from a model-v2 population (`None` for other sources).
+    pub fn v2_trial(&self) -> Option<crate::trial::Trial<crate::population::v2::PopulationV2>> {
+        match &self.source {
+            Source::PopulationV2(p) => {
+                Some(self.configure(crate::trial::Trial::new((**p).clone(), self.patients, self.seed)))
+            }
+            _ => None,
         }
     }
 
@@ -570,7 +594,7 @@ impl Study {
             Source::Table { patients, .. } => {
                 Some(self.configure(crate::trial::Trial::new(patients.clone(), self.patients, self.seed)))
             }
-            Source::Population(_) => None,
+            Source::Population(_) | Source::PopulationV2(_) => None,
         }
     }
 
@@ -590,8 +614,8 @@ impl Study {
     pub fn describe(&self) -> String {
         let pop = match (&self.source, &self.population_name) {
             (Source::Table { path, .. }, _) => format!("table {}", path.display()),
-            (Source::Population(_), Some(n)) => format!("population {n}"),
-            (Source::Population(_), None) => "population as written (no base)".into(),
+            (Source::Population(_) | Source::PopulationV2(_), Some(n)) => format!("population {n}"),
+            (Source::Population(_) | Source::PopulationV2(_), None) => "population as written (no base)".into(),
         };
         format!(
             "Study {}: model {}, {pop}, {} patients, seed {}, horizon {} days",
@@ -925,136 +949,13 @@ fn population(top: &mut Node<'_>, base: Option<&str>, horizon_days: f64) -> Resu
         c.finish("[covariates]")?;
     }
 
-    if let Some(mut p) = top.table("product")? {
-        let names: Vec<String> = match p.get("targets") {
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap_or("?").to_string()).collect(),
-            Some(v) => {
-                return Err(p.err("targets", format!("expected an array of antigen names, found {}", type_name(v))))
-            }
-            None => return Err(p.err("targets", "missing (e.g. [\"CD19\"])")),
-        };
-        product = Product::from_names(&names).map_err(|e| p.err("targets", e.to_string()))?;
-        p.finish("[product]")?;
+    if let Some(p) = product_section(top, false)? {
+        product = p.0;
     }
 
-    if let Some(mut d) = top.table("dose")? {
-        let cells = dist(&mut d, "cells")?;
-        let per_kg = dist(&mut d, "cells_per_kg")?;
-        let flat_kg = d.f64("flat_above_kg")?;
-        let flat = dist(&mut d, "flat_cells")?;
-        dose = match (cells, per_kg) {
-            (Some(_), Some(_)) => return Err(d.err("cells", "give either cells or cells_per_kg, not both")),
-            (None, None) => return Err(d.err("cells", "missing: give cells or cells_per_kg")),
-            (Some(c), None) => {
-                if flat_kg.is_some() || flat.is_some() {
-                    return Err(d.err("flat_above_kg", "goes with cells_per_kg"));
-                }
-                match amount(&d, "cells", c)? {
-                    Amount::LogUniform { lo, hi } => Dose::LogUniform { lo, hi },
-                    Amount::Fixed(v) => Dose::Flat(v),
-                }
-            }
-            (None, Some(pk)) => {
-                let cells_per_kg = amount(&d, "cells_per_kg", pk)?;
-                let w = match (weight_override, dose) {
-                    (Some(w), _) => w,
-                    (None, Dose::PerKg { weight, .. }) => weight,
-                    (None, _) => return Err(d.err("cells_per_kg", "needs covariates.weight_kg")),
-                };
-                let flat_above_kg = match (flat_kg, flat) {
-                    (Some(kg), Some(f)) if kg > 0.0 => Some((kg, amount(&d, "flat_cells", f)?)),
-                    (Some(kg), Some(_)) => return Err(d.err("flat_above_kg", format!("{kg}: must be > 0"))),
-                    (None, None) => None,
-                    (Some(_), None) => return Err(d.err("flat_cells", "missing (flat_above_kg needs it)")),
-                    (None, Some(_)) => return Err(d.err("flat_above_kg", "missing (flat_cells needs it)")),
-                };
-                Dose::PerKg { cells_per_kg, weight: w, flat_above_kg }
-            }
-        };
-        d.finish("[dose]")?;
-    } else if let Some(w) = weight_override {
-        dose = match dose {
-            Dose::PerKg { cells_per_kg, flat_above_kg, .. } => Dose::PerKg { cells_per_kg, weight: w, flat_above_kg },
-            _ => return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)")),
-        };
-    }
-    if let (Some(_), Dose::Flat(_) | Dose::LogUniform { .. }) = (weight_override, dose) {
-        return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)"));
-    }
+    dose = dose_section(top, dose, weight_override)?;
 
-    if let Some(mut r) = top.table("regimen")? {
-        let mut t = RegimenTemplate::default();
-        if let Some(v) = r.get("infusions") {
-            let bad = || r.err("infusions", "expected [[day, fraction of the dose], ...]");
-            let Value::Array(a) = v else { return Err(bad()) };
-            let mut schedule = Vec::new();
-            for x in a {
-                match x.as_array().map(|p| p.as_slice()) {
-                    Some([d, f]) => schedule.push((r.number_value("infusions", d)?, r.number_value("infusions", f)?)),
-                    _ => return Err(bad()),
-                }
-            }
-            if schedule.is_empty() {
-                return Err(r.err("infusions", "at least one infusion is needed"));
-            }
-            if let Some((d, f)) = schedule.iter().find(|(d, f)| *d < 0.0 || *f <= 0.0) {
-                return Err(r.err("infusions", format!("[{d}, {f}]: days must be >= 0 and fractions > 0")));
-            }
-            if schedule.windows(2).any(|w| w[1].0 < w[0].0) {
-                return Err(r.err("infusions", "days must be non-decreasing"));
-            }
-            let sum: f64 = schedule.iter().map(|(_, f)| f).sum();
-            if (sum - 1.0).abs() > 1e-9 {
-                return Err(r.err("infusions", format!("the fractions of the dose sum to {sum}, not 1")));
-            }
-            if let Some((d, _)) = schedule.iter().find(|(d, _)| *d > horizon_days) {
-                return Err(r.err("infusions", format!("an infusion at day {d} lies beyond the horizon")));
-            }
-            t.schedule = schedule;
-        }
-        if let Some(b) = r.bool("lymphodepletion")? {
-            t.lymphodepletion = b;
-        }
-        let proph = r.numbers("prophylactic_days")?;
-        match r.str("tocilizumab")? {
-            None | Some("reactive") => t.tocilizumab = TociPolicy::Reactive,
-            Some("none") => t.tocilizumab = TociPolicy::None,
-            Some("prophylactic") => {
-                let times = proph.clone().ok_or_else(|| r.err("prophylactic_days", "missing (days of the doses)"))?;
-                t.tocilizumab = TociPolicy::Prophylactic { times };
-            }
-            Some(p) => {
-                return Err(r.err("tocilizumab", format!("unknown policy \"{p}\" (none, reactive, prophylactic)")))
-            }
-        }
-        if proph.is_some() && !matches!(t.tocilizumab, TociPolicy::Prophylactic { .. }) {
-            return Err(r.err("prophylactic_days", "goes with tocilizumab = \"prophylactic\""));
-        }
-        match r.str("steroids")? {
-            None | Some("reactive") => t.steroids = SteroidPolicy::Reactive,
-            Some("none") => t.steroids = SteroidPolicy::None,
-            Some(p) => return Err(r.err("steroids", format!("unknown policy \"{p}\" (none, reactive)"))),
-        }
-        let mut rules = PolicyRules::default();
-        for (k, slot) in [
-            ("toci_threshold", &mut rules.toci_threshold),
-            ("toci_window_days", &mut rules.toci_window_days),
-            ("steroid_threshold", &mut rules.steroid_threshold),
-            ("steroid_course_days", &mut rules.steroid_course_days),
-        ] {
-            if let Some(v) = r.f64(k)? {
-                if !(v > 0.0) {
-                    return Err(r.err(k, format!("{v}: must be > 0")));
-                }
-                *slot = v;
-            }
-        }
-        if let Some(n) = r.u64("toci_max_reactive_doses")? {
-            rules.toci_max_reactive_doses =
-                u32::try_from(n).map_err(|_| r.err("toci_max_reactive_doses", "too large"))?;
-        }
-        t.rules = rules;
-        r.finish("[regimen]")?;
+    if let Some((t, _)) = regimen_section(top, horizon_days, false)? {
         regimen = t;
     }
 
@@ -1105,6 +1006,485 @@ fn population(top: &mut Node<'_>, base: Option<&str>, horizon_days: f64) -> Resu
         .definitions(defs)
         .build()
         .map_err(|e| top.err("population", e.to_string()))
+}
+
+/// `[product]`: the targets (and, for model v2, the costimulation class).
+fn product_section(top: &mut Node<'_>, v2: bool) -> Result<Option<(Product, crate::model::v2::Costim)>, StudyError> {
+    let Some(mut p) = top.table("product")? else { return Ok(None) };
+    let names: Vec<String> = match p.get("targets") {
+        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap_or("?").to_string()).collect(),
+        Some(v) => return Err(p.err("targets", format!("expected an array of antigen names, found {}", type_name(v)))),
+        None => return Err(p.err("targets", "missing (e.g. [\"CD19\"])")),
+    };
+    let product = Product::from_names(&names).map_err(|e| p.err("targets", e.to_string()))?;
+    let mut costim = crate::model::v2::Costim::default();
+    if v2 {
+        if let Some(c) = p.str("costimulation")? {
+            costim = crate::model::v2::Costim::from_name(c)
+                .ok_or_else(|| p.err("costimulation", format!("unknown class \"{c}\" (4-1BB, CD28)")))?;
+        }
+    }
+    p.finish("[product]")?;
+    Ok(Some((product, costim)))
+}
+
+/// `[dose]`, or the base's dose with a new weight distribution.
+fn dose_section(top: &mut Node<'_>, dose: Dose, weight_override: Option<BodyWeight>) -> Result<Dose, StudyError> {
+    let mut dose = dose;
+    if let Some(mut d) = top.table("dose")? {
+        let cells = dist(&mut d, "cells")?;
+        let per_kg = dist(&mut d, "cells_per_kg")?;
+        let flat_kg = d.f64("flat_above_kg")?;
+        let flat = dist(&mut d, "flat_cells")?;
+        dose = match (cells, per_kg) {
+            (Some(_), Some(_)) => return Err(d.err("cells", "give either cells or cells_per_kg, not both")),
+            (None, None) => return Err(d.err("cells", "missing: give cells or cells_per_kg")),
+            (Some(c), None) => {
+                if flat_kg.is_some() || flat.is_some() {
+                    return Err(d.err("flat_above_kg", "goes with cells_per_kg"));
+                }
+                match amount(&d, "cells", c)? {
+                    Amount::LogUniform { lo, hi } => Dose::LogUniform { lo, hi },
+                    Amount::Fixed(v) => Dose::Flat(v),
+                }
+            }
+            (None, Some(pk)) => {
+                let cells_per_kg = amount(&d, "cells_per_kg", pk)?;
+                let w = match (weight_override, dose) {
+                    (Some(w), _) => w,
+                    (None, Dose::PerKg { weight, .. }) => weight,
+                    (None, _) => return Err(d.err("cells_per_kg", "needs covariates.weight_kg")),
+                };
+                let flat_above_kg = match (flat_kg, flat) {
+                    (Some(kg), Some(f)) if kg > 0.0 => Some((kg, amount(&d, "flat_cells", f)?)),
+                    (Some(kg), Some(_)) => return Err(d.err("flat_above_kg", format!("{kg}: must be > 0"))),
+                    (None, None) => None,
+                    (Some(_), None) => return Err(d.err("flat_cells", "missing (flat_above_kg needs it)")),
+                    (None, Some(_)) => return Err(d.err("flat_above_kg", "missing (flat_cells needs it)")),
+                };
+                Dose::PerKg { cells_per_kg, weight: w, flat_above_kg }
+            }
+        };
+        d.finish("[dose]")?;
+    } else if let Some(w) = weight_override {
+        dose = match dose {
+            Dose::PerKg { cells_per_kg, flat_above_kg, .. } => Dose::PerKg { cells_per_kg, weight: w, flat_above_kg },
+            _ => return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)")),
+        };
+    }
+    if let (Some(_), Dose::Flat(_) | Dose::LogUniform { .. }) = (weight_override, dose) {
+        return Err(top.err("covariates.weight_kg", "a weight needs a dose per kg ([dose] cells_per_kg)"));
+    }
+
+    Ok(dose)
+}
+
+/// `[regimen]`: the schedule and the policies (model v1: lymphodepletion on or off and the
+/// IL-6 policy numbers; model v2: the lymphodepletion intensity, its triggers are parameters).
+fn regimen_section(
+    top: &mut Node<'_>,
+    horizon_days: f64,
+    v2: bool,
+) -> Result<Option<(RegimenTemplate, crate::model::v2::Lymphodepletion)>, StudyError> {
+    use crate::model::v2::Lymphodepletion;
+    let mut ld = Lymphodepletion::Standard;
+    if let Some(mut r) = top.table("regimen")? {
+        let mut t = RegimenTemplate::default();
+        if let Some(v) = r.get("infusions") {
+            let bad = || r.err("infusions", "expected [[day, fraction of the dose], ...]");
+            let Value::Array(a) = v else { return Err(bad()) };
+            let mut schedule = Vec::new();
+            for x in a {
+                match x.as_array().map(|p| p.as_slice()) {
+                    Some([d, f]) => schedule.push((r.number_value("infusions", d)?, r.number_value("infusions", f)?)),
+                    _ => return Err(bad()),
+                }
+            }
+            if schedule.is_empty() {
+                return Err(r.err("infusions", "at least one infusion is needed"));
+            }
+            if let Some((d, f)) = schedule.iter().find(|(d, f)| *d < 0.0 || *f <= 0.0) {
+                return Err(r.err("infusions", format!("[{d}, {f}]: days must be >= 0 and fractions > 0")));
+            }
+            if schedule.windows(2).any(|w| w[1].0 < w[0].0) {
+                return Err(r.err("infusions", "days must be non-decreasing"));
+            }
+            let sum: f64 = schedule.iter().map(|(_, f)| f).sum();
+            if (sum - 1.0).abs() > 1e-9 {
+                return Err(r.err("infusions", format!("the fractions of the dose sum to {sum}, not 1")));
+            }
+            if let Some((d, _)) = schedule.iter().find(|(d, _)| *d > horizon_days) {
+                return Err(r.err("infusions", format!("an infusion at day {d} lies beyond the horizon")));
+            }
+            t.schedule = schedule;
+        }
+        if v2 {
+            if let Some(l) = r.str("lymphodepletion")? {
+                ld = Lymphodepletion::from_name(l).ok_or_else(|| {
+                    r.err("lymphodepletion", format!("unknown intensity \"{l}\" (none, standard, intensified)"))
+                })?;
+            }
+            t.lymphodepletion = ld != Lymphodepletion::None;
+        } else if let Some(b) = r.bool("lymphodepletion")? {
+            t.lymphodepletion = b;
+        }
+        let proph = r.numbers("prophylactic_days")?;
+        match r.str("tocilizumab")? {
+            None | Some("reactive") => t.tocilizumab = TociPolicy::Reactive,
+            Some("none") => t.tocilizumab = TociPolicy::None,
+            Some("prophylactic") => {
+                let times = proph.clone().ok_or_else(|| r.err("prophylactic_days", "missing (days of the doses)"))?;
+                t.tocilizumab = TociPolicy::Prophylactic { times };
+            }
+            Some(p) => {
+                return Err(r.err("tocilizumab", format!("unknown policy \"{p}\" (none, reactive, prophylactic)")))
+            }
+        }
+        if proph.is_some() && !matches!(t.tocilizumab, TociPolicy::Prophylactic { .. }) {
+            return Err(r.err("prophylactic_days", "goes with tocilizumab = \"prophylactic\""));
+        }
+        match r.str("steroids")? {
+            None | Some("reactive") => t.steroids = SteroidPolicy::Reactive,
+            Some("none") => t.steroids = SteroidPolicy::None,
+            Some(p) => return Err(r.err("steroids", format!("unknown policy \"{p}\" (none, reactive)"))),
+        }
+        let mut rules = PolicyRules::default();
+        // model v2's triggers are its parameters (theta_T, theta_S, tau_T, tau_S, n_toci)
+        if !v2 {
+            for (k, slot) in [
+                ("toci_threshold", &mut rules.toci_threshold),
+                ("toci_window_days", &mut rules.toci_window_days),
+                ("steroid_threshold", &mut rules.steroid_threshold),
+                ("steroid_course_days", &mut rules.steroid_course_days),
+            ] {
+                if let Some(v) = r.f64(k)? {
+                    if !(v > 0.0) {
+                        return Err(r.err(k, format!("{v}: must be > 0")));
+                    }
+                    *slot = v;
+                }
+            }
+            if let Some(n) = r.u64("toci_max_reactive_doses")? {
+                rules.toci_max_reactive_doses =
+                    u32::try_from(n).map_err(|_| r.err("toci_max_reactive_doses", "too large"))?;
+            }
+        }
+        t.rules = rules;
+        r.finish("[regimen]")?;
+        return Ok(Some((t, ld)));
+    }
+    Ok(None)
+}
+
+/// The written-out model-v2 population (`study show`).
+fn write_population_v2(t: &mut Table, p: &crate::population::v2::PopulationV2) {
+    use crate::model::v2::ParamsV2;
+    let b = p.to_builder();
+    let mut typ = Table::new();
+    for (k, name) in ParamsV2::NAMES.iter().enumerate() {
+        typ.insert((*name).into(), Value::Float(b.typical.get_index(k)));
+    }
+    t.insert("typical".into(), Value::Table(typ));
+    let mut var = Table::new();
+    for (name, cv) in &b.variability {
+        var.insert(name.clone(), Value::Float(*cv));
+    }
+    t.insert("variability".into(), Value::Table(var));
+    let mut cov = Table::new();
+    cov.insert("marrow_blast_fraction".into(), fraction_value(b.f0));
+    cov.insert("B_0".into(), Value::Float(b.b0));
+    for (k, e) in [("escape_cd19neg", b.escape19), ("escape_cd22neg", b.escape22)] {
+        let v = match e {
+            Some(e) => {
+                table_of(vec![("probability", Value::Float(e.probability)), ("fraction", amount_value(e.fraction))])
+            }
+            None => Value::Boolean(false),
+        };
+        cov.insert(k.into(), v);
+    }
+    let v = match b.dim {
+        Some(d) => table_of(vec![
+            ("probability", Value::Float(d.probability)),
+            ("fraction", amount_value(d.fraction)),
+            ("density", amount_value(d.density)),
+        ]),
+        None => Value::Boolean(false),
+    };
+    cov.insert("dim_subclone".into(), v);
+    let v = match b.unfit {
+        Some(f) => table_of(vec![("probability", Value::Float(f.probability)), ("factor", amount_value(f.factor))]),
+        None => Value::Boolean(false),
+    };
+    cov.insert("unfit_product".into(), v);
+    let v = match b.loss {
+        Some(l) => table_of(vec![
+            ("probability", Value::Float(l.probability)),
+            ("median_day", Value::Float(l.median_day)),
+            ("cv", Value::Float(l.cv)),
+            ("range", floats(&[l.min_day, l.max_day])),
+        ]),
+        None => Value::Boolean(false),
+    };
+    cov.insert("persistence_loss".into(), v);
+    let mut dose = Table::new();
+    match b.dose {
+        Dose::Flat(c) => {
+            dose.insert("cells".into(), Value::Float(c));
+        }
+        Dose::LogUniform { lo, hi } => {
+            dose.insert("cells".into(), amount_value(Amount::LogUniform { lo, hi }));
+        }
+        Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
+            cov.insert(
+                "weight_kg".into(),
+                table_of(vec![
+                    (
+                        "lognormal",
+                        table_of(vec![("median", Value::Float(weight.median_kg)), ("cv", Value::Float(weight.cv))]),
+                    ),
+                    ("range", floats(&[weight.min_kg, weight.max_kg])),
+                ]),
+            );
+            dose.insert("cells_per_kg".into(), amount_value(cells_per_kg));
+            if let Some((kg, flat)) = flat_above_kg {
+                dose.insert("flat_above_kg".into(), Value::Float(kg));
+                dose.insert("flat_cells".into(), amount_value(flat));
+            }
+        }
+    }
+    t.insert("covariates".into(), Value::Table(cov));
+    let targets = b.product.targets().names().into_iter().map(|s| Value::String(s.into())).collect();
+    t.insert(
+        "product".into(),
+        table_of(vec![("targets", Value::Array(targets)), ("costimulation", Value::String(b.costim.name().into()))]),
+    );
+    t.insert("dose".into(), Value::Table(dose));
+    let r = &b.regimen;
+    let mut reg = Table::new();
+    reg.insert("infusions".into(), Value::Array(r.schedule.iter().map(|&(d, f)| floats(&[d, f])).collect()));
+    reg.insert("lymphodepletion".into(), Value::String(b.lymphodepletion.name().into()));
+    match &r.tocilizumab {
+        TociPolicy::Prophylactic { times } => {
+            reg.insert("tocilizumab".into(), Value::String("prophylactic".into()));
+            reg.insert("prophylactic_days".into(), floats(times));
+        }
+        TociPolicy::None => {
+            reg.insert("tocilizumab".into(), Value::String("none".into()));
+        }
+        _ => {
+            reg.insert("tocilizumab".into(), Value::String("reactive".into()));
+        }
+    }
+    let ster = if r.steroids == SteroidPolicy::None { "none" } else { "reactive" };
+    reg.insert("steroids".into(), Value::String(ster.into()));
+    t.insert("regimen".into(), Value::Table(reg));
+    let d = b.definitions;
+    let mut e = Table::new();
+    e.insert("assessment_day".into(), Value::Float(d.assessment_day));
+    e.insert("cr_fraction".into(), Value::Float(d.cr_fraction));
+    e.insert("mrd_threshold".into(), Value::Float(d.mrd_threshold));
+    e.insert("mrd_ngs_threshold".into(), Value::Float(d.mrd_ngs_threshold));
+    e.insert("crs_scale".into(), Value::String(b.scale.name().into()));
+    e.insert("b_recovery".into(), Value::Float(d.b_recovery));
+    e.insert("copies_per_cell".into(), Value::Float(d.copies_per_cell));
+    t.insert("endpoints".into(), Value::Table(e));
+}
+
+/// An optional sub-table of `[covariates]`: absent, `false` (none), or a table.
+fn optional_table<'a>(c: &mut Node<'a>, k: &str) -> Result<Option<Option<Node<'a>>>, StudyError> {
+    match c.get(k) {
+        None => Ok(None),
+        Some(Value::Boolean(false)) => Ok(Some(None)),
+        Some(Value::Table(t)) => Ok(Some(Some(Node::new(c.file, c.key(k), t)))),
+        Some(v) => Err(c.err(k, format!("expected a table or false, found {}", type_name(v)))),
+    }
+}
+
+/// A probability key (default 1).
+fn probability(n: &mut Node<'_>) -> Result<f64, StudyError> {
+    let p = n.f64("probability")?.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&p) {
+        return Err(n.err("probability", format!("{p}: must lie in [0, 1]")));
+    }
+    Ok(p)
+}
+
+/// An amount in (0, 1] at `k` (a fraction of the blasts, a density, a factor).
+fn unit_amount(n: &mut Node<'_>, k: &str) -> Result<Amount, StudyError> {
+    let d = dist(n, k)?.ok_or_else(|| n.err(k, "missing"))?;
+    let a = amount(n, k, d)?;
+    let hi = match a {
+        Amount::Fixed(v) => v,
+        Amount::LogUniform { hi, .. } => hi,
+    };
+    if !(hi <= 1.0) {
+        return Err(n.err(k, "must be <= 1"));
+    }
+    Ok(a)
+}
+
+/// The model-v2 population of a study: the base, with the study's sections merged in.
+fn population_v2(
+    top: &mut Node<'_>,
+    base: Option<&str>,
+    horizon_days: f64,
+) -> Result<crate::population::v2::PopulationV2, StudyError> {
+    use crate::model::v2::{CrsScale, ParamsV2};
+    use crate::population::v2::{DimSubclone, PersistenceLoss, PopulationV2, UnfitProduct};
+    let mut b = match base.unwrap_or("typical") {
+        "eliana" => PopulationV2::eliana_builder(),
+        "typical" => PopulationV2::builder(ParamsV2::nominal()),
+        other => {
+            let names: Vec<&str> = POPULATIONS_V2.iter().map(|(n, _)| *n).collect();
+            return Err(top.err(
+                "population",
+                format!("unknown population \"{other}\" of model v2 (built-in: {})", names.join(", ")),
+            ));
+        }
+    };
+    if let Some(mut t) = top.table("typical")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = t.f64(&k)?.unwrap_or(f64::NAN);
+            if ParamsV2::index_of(&k).is_none() {
+                return Err(t.err(&k, format!("unknown parameter \"{k}\" of model v2 (docs/MODEL-v2.md names)")));
+            }
+            b.typical.set(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[typical]")?;
+    }
+    if let Some(mut t) = top.table("variability")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let cv = t.f64(&k)?.unwrap_or(f64::NAN);
+            if ParamsV2::index_of(&k).is_none() {
+                return Err(t.err(&k, format!("unknown parameter \"{k}\" of model v2 (docs/MODEL-v2.md names)")));
+            }
+            if cv < 0.0 {
+                return Err(t.err(&k, format!("CV {cv}: must be >= 0")));
+            }
+            match b.variability.iter().position(|(n, _)| *n == k) {
+                Some(i) if cv == 0.0 => {
+                    b.variability.remove(i);
+                }
+                Some(i) => b.variability[i].1 = cv,
+                None if cv > 0.0 => b.variability.push((k.clone(), cv)),
+                None => {}
+            }
+        }
+        t.finish("[variability]")?;
+    }
+    let mut weight_override: Option<BodyWeight> = None;
+    if let Some(mut c) = top.table("covariates")? {
+        if let Some(d) = dist(&mut c, "marrow_blast_fraction")? {
+            b.f0 = fraction(&c, "marrow_blast_fraction", d)?;
+        }
+        if let Some(v) = c.f64("B_0")? {
+            if !(v > 0.0) {
+                return Err(c.err("B_0", format!("{v}: must be > 0")));
+            }
+            b.b0 = v;
+        }
+        if let Some(d) = dist(&mut c, "weight_kg")? {
+            weight_override = Some(weight(&c, "weight_kg", d)?);
+        }
+        for (k, ph) in [("escape_cd19neg", Phenotype::CD19_NEG), ("escape_cd22neg", Phenotype::CD22_NEG)] {
+            if let Some(e) = optional_table(&mut c, k)? {
+                let v = match e {
+                    None => None,
+                    Some(mut e) => {
+                        let probability = probability(&mut e)?;
+                        let fraction = unit_amount(&mut e, "fraction")?;
+                        e.finish(k)?;
+                        Some(EscapeSubclone { phenotype: ph, probability, fraction })
+                    }
+                };
+                if k == "escape_cd19neg" {
+                    b.escape19 = v;
+                } else {
+                    b.escape22 = v;
+                }
+            }
+        }
+        if let Some(d) = optional_table(&mut c, "dim_subclone")? {
+            b.dim = match d {
+                None => None,
+                Some(mut d) => {
+                    let probability = probability(&mut d)?;
+                    let fraction = unit_amount(&mut d, "fraction")?;
+                    let density = unit_amount(&mut d, "density")?;
+                    d.finish("dim_subclone")?;
+                    Some(DimSubclone { probability, fraction, density })
+                }
+            };
+        }
+        if let Some(d) = optional_table(&mut c, "unfit_product")? {
+            b.unfit = match d {
+                None => None,
+                Some(mut d) => {
+                    let probability = probability(&mut d)?;
+                    let factor = unit_amount(&mut d, "factor")?;
+                    d.finish("unfit_product")?;
+                    Some(UnfitProduct { probability, factor })
+                }
+            };
+        }
+        if let Some(d) = optional_table(&mut c, "persistence_loss")? {
+            b.loss = match d {
+                None => None,
+                Some(mut d) => {
+                    let probability = probability(&mut d)?;
+                    let median_day = d.f64("median_day")?.ok_or_else(|| d.err("median_day", "missing"))?;
+                    let cv = d.f64("cv")?.unwrap_or(0.0);
+                    let (min_day, max_day) = match d.numbers("range")? {
+                        Some(r) => range_pair(&d, "range", &r)?,
+                        None => (1.0, crate::solve::MAX_HORIZON_DAYS),
+                    };
+                    d.finish("persistence_loss")?;
+                    Some(PersistenceLoss { probability, median_day, cv, min_day, max_day })
+                }
+            };
+        }
+        c.finish("[covariates]")?;
+    }
+    if let Some((product, costim)) = product_section(top, true)? {
+        b.product = product;
+        b.costim = costim;
+    }
+    b.dose = dose_section(top, b.dose, weight_override)?;
+    if let Some((t, ld)) = regimen_section(top, horizon_days, true)? {
+        b.regimen = t;
+        b.lymphodepletion = ld;
+    }
+    if let Some(mut e) = top.table("endpoints")? {
+        let defs = &mut b.definitions;
+        for (k, slot) in [
+            ("assessment_day", &mut defs.assessment_day),
+            ("cr_fraction", &mut defs.cr_fraction),
+            ("mrd_threshold", &mut defs.mrd_threshold),
+            ("mrd_ngs_threshold", &mut defs.mrd_ngs_threshold),
+            ("b_recovery", &mut defs.b_recovery),
+            ("copies_per_cell", &mut defs.copies_per_cell),
+        ] {
+            if let Some(v) = e.f64(k)? {
+                *slot = v;
+            }
+        }
+        if let Some(sc) = e.str("crs_scale")? {
+            b.scale = CrsScale::from_name(sc)
+                .ok_or_else(|| e.err("crs_scale", format!("unknown scale \"{sc}\" (penn, lee, astct)")))?;
+        }
+        e.finish("[endpoints] (model v2 grades CRS with crs_scale)")?;
+        if b.definitions.assessment_day > horizon_days {
+            return Err(top.err("endpoints.assessment_day", "lies beyond the horizon"));
+        }
+    }
+    for k in ["correlation"] {
+        if top.t.contains_key(k) {
+            return Err(top.err(k, "model v2 populations have independent variability (no [correlation])"));
+        }
+    }
+    b.build().map_err(|e| top.err("population", e.to_string()))
 }
 
 #[cfg(test)]

@@ -637,6 +637,9 @@ pub struct TrialSummary {
     crs_onset: LinearHistogram,
     efs: KaplanMeier,
     rfs_responders: KaplanMeier,
+    /// Model v2's endpoints (empty for models without them).
+    #[serde(default)]
+    extra: ExtraSummary,
     by_f0: Stratified<StratumSummary>,
     by_dose: Stratified<StratumSummary>,
 }
@@ -692,6 +695,99 @@ fn quantiles_json(q: impl Fn(f64) -> Option<f64>) -> Value {
     Value::Object(m)
 }
 
+/// The summary of the endpoints that model v2 adds (ICANS, B-cell aplasia and CAR-T
+/// persistence of responders, CRS duration): empty for a model without them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct ExtraSummary {
+    icans_any: Rate,
+    icans_severe: Rate,
+    aplasia_6m: Rate,
+    aplasia_12m: Rate,
+    rel_6m: LogHistogram,
+    rel_12m: LogHistogram,
+    crs_duration: LinearHistogram,
+    icans_onset: LinearHistogram,
+}
+
+impl Default for ExtraSummary {
+    fn default() -> Self {
+        Self::new(crate::solve::MAX_HORIZON_DAYS)
+    }
+}
+
+impl ExtraSummary {
+    fn new(horizon: f64) -> Self {
+        Self {
+            icans_any: Rate::new(),
+            icans_severe: Rate::new(),
+            aplasia_6m: Rate::new(),
+            aplasia_12m: Rate::new(),
+            rel_6m: LogHistogram::new(1e-20, 10.0, 0.01).expect("layout"),
+            rel_12m: LogHistogram::new(1e-20, 10.0, 0.01).expect("layout"),
+            crs_duration: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
+            icans_onset: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
+        }
+    }
+
+    fn push(&mut self, e: &Endpoints) {
+        let ob = e.observed;
+        if ob.icans {
+            self.icans_any.push(e.icans_grade >= 1);
+            self.icans_severe.push(e.icans_grade >= 3);
+            if let Some(d) = e.icans_onset_day {
+                self.icans_onset.push(d);
+            }
+        }
+        if let Some(d) = e.crs_duration {
+            self.crs_duration.push(d);
+        }
+        if ob.tumour && e.cr_day28 {
+            if let Some(a) = e.b_aplasia_6m {
+                self.aplasia_6m.push(a);
+            }
+            if let Some(a) = e.b_aplasia_12m {
+                self.aplasia_12m.push(a);
+            }
+            if let Some(r) = e.car_t_rel_6m {
+                self.rel_6m.push(r);
+            }
+            if let Some(r) = e.car_t_rel_12m {
+                self.rel_12m.push(r);
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Self) -> Result<(), crate::summary::LayoutMismatch> {
+        let mut m = self.clone();
+        m.rel_6m.merge(&o.rel_6m)?;
+        m.rel_12m.merge(&o.rel_12m)?;
+        m.crs_duration.merge(&o.crs_duration)?;
+        m.icans_onset.merge(&o.icans_onset)?;
+        for (a, b) in [
+            (&mut m.icans_any, &o.icans_any),
+            (&mut m.icans_severe, &o.icans_severe),
+            (&mut m.aplasia_6m, &o.aplasia_6m),
+            (&mut m.aplasia_12m, &o.aplasia_12m),
+        ] {
+            a.merge(b);
+        }
+        *self = m;
+        Ok(())
+    }
+
+    fn to_json(&self, m: &mut Map<String, Value>) {
+        put_rate(m, "icans_any_rate", &self.icans_any);
+        put_rate(m, "icans_severe_rate", &self.icans_severe);
+        put_rate(m, "b_aplasia_6m_responders_rate", &self.aplasia_6m);
+        put_rate(m, "b_aplasia_12m_responders_rate", &self.aplasia_12m);
+        let opt = |v: Option<f64>| v.map_or(Value::Null, |x| json!(x));
+        m.insert("car_t_rel_6m_responders_median".into(), opt(self.rel_6m.quantile(0.5)));
+        m.insert("car_t_rel_12m_responders_median".into(), opt(self.rel_12m.quantile(0.5)));
+        m.insert("crs_duration_median".into(), opt(self.crs_duration.quantile(0.5)));
+        m.insert("icans_onset_median".into(), opt(self.icans_onset.quantile(0.5)));
+    }
+}
+
 impl TrialSummary {
     /// An empty summary for `horizon` with the given strata edges.
     ///
@@ -744,6 +840,7 @@ impl TrialSummary {
             crs_onset: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
             efs: km(),
             rfs_responders: km(),
+            extra: ExtraSummary::new(horizon),
             by_f0: strat(f0_edges),
             by_dose: strat(dose_edges),
         }
@@ -800,6 +897,7 @@ impl TrialSummary {
         if ob.tumour {
             self.efs.push(e.efs_event_day, !e.efs_censored);
         }
+        self.extra.push(e);
         if let Some(c) = &o.covariates {
             if c.dose_cells > 0.0 {
                 self.cmax_fold.push(e.cmax / c.dose_cells);
@@ -832,6 +930,7 @@ impl TrialSummary {
         m.crs_onset.merge(&o.crs_onset)?;
         m.efs.merge(&o.efs)?;
         m.rfs_responders.merge(&o.rfs_responders)?;
+        m.extra.merge(&o.extra)?;
         m.by_f0.merge(&o.by_f0)?;
         m.by_dose.merge(&o.by_dose)?;
         m.n += o.n;
@@ -979,6 +1078,7 @@ impl TrialSummary {
         m.insert("auc28_median".into(), opt(self.auc28.quantile(0.5)));
         m.insert("peak_il6_median".into(), opt(self.peak_il6.quantile(0.5)));
         m.insert("crs_onset_median".into(), opt(self.crs_onset.quantile(0.5)));
+        self.extra.to_json(&mut m);
         let mut q = Map::new();
         q.insert("cmax".into(), quantiles_json(|p| self.cmax.quantile(p)));
         q.insert("cmax_fold".into(), quantiles_json(|p| self.cmax_fold.quantile(p)));

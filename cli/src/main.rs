@@ -9,9 +9,10 @@
 
 mod rundir;
 
-use cartkin::population::VirtualPatient;
+use cartkin::io::TrajectoryCsv;
 use cartkin::state::{Manifest, Shards, SummaryState};
 use cartkin::study::{Study, StudyError, POPULATIONS};
+use cartkin::trial::Subject;
 use cartkin::trial::{PatientSource, Trial, TrialSummary};
 use cartkin::{io, simulate, Grid, OutputSpec, Scenario, SolverConfig};
 use clap::{Args, Parser, Subcommand};
@@ -274,6 +275,9 @@ fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
             )));
         }
     }
+    if let Some(t) = study.v2_trial() {
+        return run_trial(t, &study, a, shard);
+    }
     match (study.population_trial(), study.table_trial()) {
         (Some(t), _) => run_trial(t, &study, a, shard),
         (None, Some(t)) => run_trial(t, &study, a, shard),
@@ -359,12 +363,15 @@ impl Progress {
     }
 }
 
-fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
+fn run_trial<S: PatientSource>(
     trial: Trial<S>,
     study: &Study,
     a: &TrialArgs,
     shard: Option<(u64, u64)>,
-) -> Result<(), Fail> {
+) -> Result<(), Fail>
+where
+    <S::Patient as Subject>::Row: TrajectoryCsv,
+{
     let trial = if a.trajectories > 0 { trial.trajectories(a.trajectories, Grid::Daily) } else { trial };
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(t) = a.threads {
@@ -419,7 +426,7 @@ fn run_trial<S: PatientSource<Patient = VirtualPatient>>(
                     return;
                 }
                 if let (Some(rows), Some(td)) = (&o.trajectory, &traj_dir) {
-                    let text = io::rows_csv(rows, [true; 4]);
+                    let text = <<S::Patient as Subject>::Row as TrajectoryCsv>::csv(rows);
                     if let Err(e) = rundir::write_atomic(td, &format!("patient_{}.csv", o.id), text.as_bytes()) {
                         *io_error = e.message();
                         return;

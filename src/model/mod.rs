@@ -17,6 +17,7 @@ mod antigen;
 pub mod minimal;
 mod params;
 pub mod reference;
+pub mod v2;
 
 pub use antigen::{efficacy, Antigen, AntigenSet, Phenotype};
 pub use minimal::{MinimalInit, MinimalModel, MinimalParams, MinimalSolver};
@@ -42,8 +43,8 @@ pub struct ModelInfo {
 }
 
 /// The built-in models, one entry each (what `cartkin models` lists).
-pub fn builtin() -> [&'static ModelInfo; 2] {
-    [reference::info(), minimal::info()]
+pub fn builtin() -> [&'static ModelInfo; 3] {
+    [reference::info(), minimal::info(), v2::info()]
 }
 
 /// The shared vocabulary of observables: every endpoint is computed from these, so a model
@@ -71,6 +72,12 @@ pub enum Observable {
     Il6,
     /// IFN-gamma (pg/mL).
     Ifng,
+    /// CRS severity (grade units): when a model maps it, CRS is graded on it (with the
+    /// definitions' thresholds) instead of on [`Observable::Il6Signal`].
+    CrsSeverity,
+    /// Neurotoxicity (ICANS) severity (grade units), graded with
+    /// [`Model::icans_thresholds`].
+    Icans,
 }
 
 /// A drug switch that a regimen turns on and off.
@@ -259,6 +266,20 @@ pub trait Model<const N: usize>: Sync {
     #[inline]
     fn clone_ln(&self, mode: &Self::Mode, j: usize, y: &SVector<f64, N>) -> Option<f64> {
         let _ = (mode, j, y);
+        None
+    }
+
+    /// Thresholds of ICANS grades 1-4 on [`Observable::Icans`], if the model maps it.
+    /// Default: none.
+    #[inline]
+    fn icans_thresholds(&self) -> Option<[f64; 4]> {
+        None
+    }
+
+    /// Name of the CRS grading scale (`patients.csv` column `crs_scale`), if the model
+    /// grades CRS on a named scale. Default: none.
+    #[inline]
+    fn crs_scale(&self) -> Option<&'static str> {
         None
     }
 

@@ -1,24 +1,20 @@
 //! Model parameters (MODEL.md section 6) with the reference set REF-1 as defaults.
 
-use crate::error::{Domain, InputError};
+use crate::error::InputError;
 use serde::Serialize;
 
+/// A parameter struct: fields with defaults, names, domains and by-name access (used for
+/// the reference model's [`Params`] and model v2's [`crate::model::v2::ParamsV2`]).
 macro_rules! params {
-    ($( $(#[doc = $doc:literal])* $field:ident : $name:literal = $val:expr, $dom:ident; )*) => {
-        /// Parameters of the reference model (MODEL.md section 6).
-        ///
-        /// Every field is a user-settable default; [`Params::nominal`] gives REF-1. Fields are
-        /// public for reading and for building sweeps, and are checked as a whole by
-        /// [`Params::validate`] (which every constructor that takes `Params`, such as
-        /// [`crate::Scenario::new`], calls). By-name access uses the MODEL.md spelling
-        /// (`"rho_E"`, `"K_C"`, ...): [`Params::get`], [`Params::set`].
+    ($(#[$meta:meta])* struct $Params:ident; $( $(#[doc = $doc:literal])* $field:ident : $name:literal = $val:expr, $dom:ident; )*) => {
+        $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Serialize)]
-        pub struct Params {
+        pub struct $Params {
             $( $(#[doc = $doc])* pub $field: f64, )*
         }
 
-        impl Params {
-            /// The reference parameter set REF-1 of MODEL.md section 6.
+        impl $Params {
+            /// The default parameter set (REF-1 of MODEL.md section 6 for [`Params`]).
             pub fn nominal() -> Self {
                 Self { $( $field: $val, )* }
             }
@@ -26,13 +22,13 @@ macro_rules! params {
             /// Every parameter name, in MODEL.md spelling and table order.
             pub const NAMES: &'static [&'static str] = &[$( $name, )*];
 
-            /// Index of a parameter in [`Params::NAMES`] (resolve a name once, then use
-            /// [`Params::get_index`] / [`Params::set_index`] per draw).
+            /// Index of a parameter in [`Self::NAMES`] (resolve a name once, then use
+            /// [`Self::get_index`] / [`Self::set_index`] per draw).
             pub fn index_of(name: &str) -> Option<usize> {
                 Self::NAMES.iter().position(|n| *n == name)
             }
 
-            /// Value of parameter `i` of [`Params::NAMES`] (NaN for an index out of range).
+            /// Value of parameter `i` of [`Self::NAMES`] (NaN for an index out of range).
             pub fn get_index(&self, i: usize) -> f64 {
                 let mut k = 0usize;
                 $( if k == i { return self.$field; } k += 1; )*
@@ -40,13 +36,13 @@ macro_rules! params {
                 f64::NAN
             }
 
-            /// Set parameter `i` of [`Params::NAMES`], checking its own domain.
+            /// Set parameter `i` of [`Self::NAMES`], checking its own domain.
             ///
             /// # Errors
             /// The domain error of that parameter, or an index out of range.
             pub fn set_index(&mut self, i: usize, value: f64) -> Result<(), InputError> {
                 let mut k = 0usize;
-                $( if k == i { Domain::$dom.check(concat!("parameters.", $name), value)?; self.$field = value; return Ok(()); } k += 1; )*
+                $( if k == i { $crate::error::Domain::$dom.check(concat!("parameters.", $name), value)?; self.$field = value; return Ok(()); } k += 1; )*
                 let _ = k;
                 Err(InputError::UnknownParameter { field: "parameters".into(), name: format!("#{i}") })
             }
@@ -60,7 +56,7 @@ macro_rules! params {
             }
 
             /// Set a parameter by its MODEL.md name, checking its own domain (cross-field
-            /// rules such as ordered CRS thresholds are checked by [`Params::validate`]).
+            /// rules such as ordered CRS thresholds are checked by [`Self::validate`]).
             ///
             /// # Errors
             /// [`InputError::UnknownParameter`] for a name the model does not have, or the
@@ -68,21 +64,31 @@ macro_rules! params {
             pub fn set(&mut self, name: &str, value: f64) -> Result<(), InputError> {
                 let field = format!("parameters.{name}");
                 match name {
-                    $( $name => { Domain::$dom.check(&field, value)?; self.$field = value; } )*
+                    $( $name => { $crate::error::Domain::$dom.check(&field, value)?; self.$field = value; } )*
                     _ => return Err(InputError::UnknownParameter { field: "parameters".into(), name: name.into() }),
                 }
                 Ok(())
             }
 
             fn check_domains(&self) -> Result<(), InputError> {
-                $( Domain::$dom.check(concat!("parameters.", $name), self.$field)?; )*
+                $( $crate::error::Domain::$dom.check(concat!("parameters.", $name), self.$field)?; )*
                 Ok(())
             }
         }
     };
 }
 
+pub(crate) use params;
+
 params! {
+    /// Parameters of the reference model (MODEL.md section 6).
+    ///
+    /// Every field is a user-settable default; [`Params::nominal`] gives REF-1. Fields are
+    /// public for reading and for building sweeps, and are checked as a whole by
+    /// [`Params::validate`] (which every constructor that takes `Params`, such as
+    /// [`crate::Scenario::new`], calls). By-name access uses the MODEL.md spelling
+    /// (`"rho_E"`, `"K_C"`, ...): [`Params::get`], [`Params::set`].
+    struct Params;
     /// Max antigen-driven effector expansion `rho_E` (1/day).
     rho_e: "rho_E" = 1.0, NonNeg;
     /// Antigen load for half-maximal stimulation `K_A` (cells).

@@ -404,6 +404,7 @@ impl Model<NSTATE> for RefModel<'_> {
             }
             Observable::Il6 => (y[idx::I], dy[idx::I]),
             Observable::Ifng => (y[idx::G], dy[idx::G]),
+            _ => return None,
         })
     }
 

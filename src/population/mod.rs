@@ -69,6 +69,7 @@
 mod eliana;
 pub mod rng;
 pub mod table;
+pub mod v2;
 
 pub use rng::patient_rng;
 pub use table::{
@@ -618,23 +619,7 @@ impl Population {
         }
 
         // 4. dose
-        let (dose_cells, weight_kg) = match self.dose {
-            Dose::Flat(c) => (c, None),
-            Dose::LogUniform { lo, hi } => (draw_amount(Amount::LogUniform { lo, hi }, rng), None),
-            Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
-                let z: f64 = StandardNormal.sample(rng);
-                let s = sigma_of_cv(weight.cv);
-                let kg = (weight.median_kg.ln() + s * z).exp().clamp(weight.min_kg, weight.max_kg);
-                let per_kg = draw_amount(cells_per_kg, rng);
-                let flat = flat_above_kg.map(|(limit, a)| (limit, draw_amount(a, rng)));
-                let cells = match flat {
-                    Some((limit, flat)) if kg > limit => flat,
-                    _ => per_kg * kg,
-                };
-                (cells, Some(kg))
-            }
-        };
-        let dose_cells = clamp_positive(dose_cells);
+        let (dose_cells, weight_kg) = draw_dose(self.dose, rng);
 
         // 5. memory fraction
         let f_mem = draw_fraction(self.f_mem, self.f_mem_beta.as_ref(), rng).clamp(0.0, 1.0);
@@ -717,6 +702,28 @@ fn draw_amount<R: Rng + ?Sized>(a: Amount, rng: &mut R) -> f64 {
             (lo * (u * (hi / lo).ln()).exp()).clamp(lo, hi)
         }
     }
+}
+
+/// The total dose (cells, kept positive and finite) and the body weight it was computed
+/// from, in the documented draw order.
+fn draw_dose<R: Rng + ?Sized>(dose: Dose, rng: &mut R) -> (f64, Option<f64>) {
+    let (cells, kg) = match dose {
+        Dose::Flat(c) => (c, None),
+        Dose::LogUniform { lo, hi } => (draw_amount(Amount::LogUniform { lo, hi }, rng), None),
+        Dose::PerKg { cells_per_kg, weight, flat_above_kg } => {
+            let z: f64 = StandardNormal.sample(rng);
+            let s = sigma_of_cv(weight.cv);
+            let kg = (weight.median_kg.ln() + s * z).exp().clamp(weight.min_kg, weight.max_kg);
+            let per_kg = draw_amount(cells_per_kg, rng);
+            let flat = flat_above_kg.map(|(limit, a)| (limit, draw_amount(a, rng)));
+            let cells = match flat {
+                Some((limit, flat)) if kg > limit => flat,
+                _ => per_kg * kg,
+            };
+            (cells, Some(kg))
+        }
+    };
+    (clamp_positive(cells), kg)
 }
 
 fn draw_fraction<R: Rng + ?Sized>(f: Fraction, beta: Option<&rand_distr::Beta<f64>>, rng: &mut R) -> f64 {

@@ -121,7 +121,8 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         let slack = super::invariant_slack(cfg);
         let inv = m.invariants();
         let obs = Observer::new(m, &mode, defs);
-        let has_signal = obs.observed().il6_signal;
+        // the driver's reactive triggers act on the IL-6 signal, if the model maps it
+        let has_signal = m.observe(&mode, Observable::Il6Signal, &y, &SVector::zeros()).is_some();
         Run {
             m,
             mode,

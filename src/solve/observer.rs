@@ -9,6 +9,9 @@ use crate::model::{Model, Observable, Phenotype};
 use crate::ode::Stepper;
 use nalgebra::SVector;
 
+/// The days of the persistence endpoints (6 and 12 months).
+const PERSISTENCE_DAYS: [f64; 2] = [182.5, 365.0];
+
 struct Assessment {
     f: f64,
     l_tot: f64,
@@ -30,6 +33,17 @@ pub(crate) struct Observer {
     pk_g: Peak,
     pk_s: Peak,
     thr_day: [Option<f64>; 4],
+    /// The observable CRS is graded on ([`Observable::CrsSeverity`] if mapped, else the
+    /// IL-6 signal).
+    crs_obs: Observable,
+    /// Last time the grading signal fell below the grade-1 threshold in [0, 28].
+    crs_down: Option<f64>,
+    icans_th: [f64; 4],
+    pk_n: Peak,
+    icans_day: [Option<f64>; 4],
+    /// CAR-T at days 182.5 and 365 (the persistence endpoints).
+    c_at: [Option<f64>; 2],
+    crs_scale: Option<&'static str>,
     day28: Option<Assessment>,
     relapse: Option<(f64, Phenotype)>,
     b_rec: Option<f64>,
@@ -49,13 +63,16 @@ impl Observer {
         let z = SVector::<f64, N>::zeros();
         let has = |o| model.observe(mode, o, &y, &z).is_some();
         let h = model.marrow_cells();
+        let crs_obs = if has(Observable::CrsSeverity) { Observable::CrsSeverity } else { Observable::Il6Signal };
+        let icans_th = model.icans_thresholds();
         let observed = Observed {
             tumour: h.is_some() && has(Observable::Tumour) && has(Observable::LnTumour),
             b_cells: has(Observable::BCells),
-            il6_signal: has(Observable::Il6Signal),
+            il6_signal: has(crs_obs),
             il6: has(Observable::Il6),
             ifng: has(Observable::Ifng),
             memory: has(Observable::CarTMemory),
+            icans: icans_th.is_some() && has(Observable::Icans),
         };
         let h = h.unwrap_or(f64::NAN);
         let cr = defs.cr_fraction;
@@ -71,15 +88,17 @@ impl Observer {
             pk_g: Peak::new(),
             pk_s: Peak::new(),
             thr_day: [None; 4],
+            crs_obs,
+            crs_down: None,
+            icans_th: icans_th.unwrap_or([f64::INFINITY; 4]),
+            pk_n: Peak::new(),
+            icans_day: [None; 4],
+            c_at: [None; 2],
+            crs_scale: model.crs_scale(),
             day28: None,
             relapse: None,
             b_rec: None,
         }
-    }
-
-    /// The groups observed.
-    pub fn observed(&self) -> Observed {
-        self.observed
     }
 
     /// The observer's own time break: the assessment day until it is reached.
@@ -100,6 +119,13 @@ impl Observer {
         let mut pk = self.cmax;
         pc.track_max(&c, &mut pk);
         self.cmax = pk;
+        for (k, &tk) in PERSISTENCE_DAYS.iter().enumerate() {
+            if self.c_at[k].is_none() && ta < tk && tk <= tb {
+                let mut y = SVector::zeros();
+                pc.st.dense(tk, &mut y);
+                self.c_at[k] = Some(c(&y, &SVector::zeros()).0);
+            }
+        }
         let day = self.defs.assessment_day;
         if ta < day {
             if !self.model_auc {
@@ -116,10 +142,40 @@ impl Observer {
                 let f = obs_fn!(m, mode, Observable::Ifng);
                 pc.track_max(&f, &mut self.pk_g);
             }
+            if self.observed.icans {
+                let fnn = obs_fn!(m, mode, Observable::Icans);
+                pc.track_max(&fnn, &mut self.pk_n);
+                for k in 0..4 {
+                    if self.icans_day[k].is_some() {
+                        continue;
+                    }
+                    let thk = self.icans_th[k];
+                    let f = |y: &SVector<f64, N>, dy: &SVector<f64, N>| {
+                        let (s, ds) = fnn(y, dy);
+                        (s - thk, ds)
+                    };
+                    let p = pc.probe(&f);
+                    if let Some(t) = pc.crossing(&p, &f) {
+                        self.icans_day[k] = Some(t);
+                    }
+                }
+            }
             if self.observed.il6_signal {
-                let fs = obs_fn!(m, mode, Observable::Il6Signal);
+                let fs = obs_fn!(m, mode, self.crs_obs);
                 pc.track_max(&fs, &mut self.pk_s);
                 let th = self.defs.crs_thresholds;
+                if self.crs_obs == Observable::CrsSeverity {
+                    // the last fall below the grade-1 threshold (CRS duration)
+                    let th1 = th[0];
+                    let f = |y: &SVector<f64, N>, dy: &SVector<f64, N>| {
+                        let (s, ds) = fs(y, dy);
+                        (th1 - s, -ds)
+                    };
+                    let p = pc.probe(&f);
+                    if let Some(t) = pc.crossing(&p, &f) {
+                        self.crs_down = Some(t);
+                    }
+                }
                 for k in 0..4 {
                     if self.thr_day[k].is_some() {
                         continue;
@@ -194,6 +250,20 @@ impl Observer {
         let z = SVector::zeros();
         let v = |o| m.observe(mode, o, y, &z).map_or(0.0, |(v, _)| v);
         self.cmax.offer(t, v(Observable::CarT));
+        for (k, &tk) in PERSISTENCE_DAYS.iter().enumerate() {
+            if self.c_at[k].is_none() && t == tk {
+                self.c_at[k] = Some(v(Observable::CarT));
+            }
+        }
+        if self.observed.icans && t <= self.defs.assessment_day {
+            let n = v(Observable::Icans);
+            self.pk_n.offer(t, n);
+            for k in 0..4 {
+                if self.icans_day[k].is_none() && n >= self.icans_th[k] {
+                    self.icans_day[k] = Some(t);
+                }
+            }
+        }
         if t <= self.defs.assessment_day {
             if self.observed.il6 {
                 self.pk_i.offer(t, v(Observable::Il6));
@@ -203,7 +273,7 @@ impl Observer {
             }
         }
         if self.observed.il6_signal {
-            self.offer_signal(t, v(Observable::Il6Signal));
+            self.offer_signal(t, v(self.crs_obs));
         }
     }
 
@@ -282,6 +352,23 @@ impl Observer {
         let v = |ob| m.observe(mode, ob, y, &z).map_or(f64::NAN, |(v, _)| v);
         let c_end = v(Observable::CarT);
         let nan_unless = |on: bool, x: f64| if on { x } else { f64::NAN };
+        let crs_duration = match (self.thr_day[0], o.il6_signal && self.crs_obs == Observable::CrsSeverity) {
+            (Some(onset), true) => {
+                let day = defs.assessment_day;
+                let above_at_end = v(self.crs_obs) >= defs.crs_thresholds[0] && horizon <= day;
+                let end = match self.crs_down {
+                    Some(d) if d > onset && !above_at_end => d,
+                    _ => day.min(horizon),
+                };
+                Some((end - onset).max(0.0))
+            }
+            _ => None,
+        };
+        let rel = |k: usize| self.c_at[k].map(|c| if self.cmax.v > 0.0 { c / self.cmax.v } else { 0.0 });
+        let aplasia = |k: usize| {
+            let tk = PERSISTENCE_DAYS[k];
+            (o.b_cells && horizon >= tk).then(|| self.b_rec.is_none_or(|d| d > tk))
+        };
         Endpoints {
             cr_day28: cr,
             mrd_neg_day28: o.tumour && d28.f < defs.mrd_threshold,
@@ -316,6 +403,15 @@ impl Observer {
             m_end: nan_unless(o.memory, v(Observable::CarTMemory)),
             b_end: nan_unless(o.b_cells, v(Observable::BCells)),
             ltot_end: nan_unless(o.tumour, v(Observable::Tumour)),
+            icans_grade: self.icans_day.iter().filter(|d| d.is_some()).count() as u8,
+            icans_onset_day: self.icans_day[0],
+            peak_icans: nan_unless(o.icans, self.pk_n.v),
+            crs_duration,
+            car_t_rel_6m: rel(0),
+            car_t_rel_12m: rel(1),
+            b_aplasia_6m: aplasia(0),
+            b_aplasia_12m: aplasia(1),
+            crs_scale: if o.il6_signal { self.crs_scale } else { None },
             observed: o,
         }
     }
