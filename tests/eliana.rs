@@ -1,6 +1,7 @@
-//! The default virtual trial against the ELIANA calibration targets (issue "Default virtual
-//! trial"; CALIBRATION.md). Slow in debug builds: run with
-//! `cargo test --release --test eliana -- --ignored` (CI does).
+//! The reference model's (v1) ELIANA-like population (`population = "eliana"` of model
+//! `reference`) against the ELIANA calibration targets (CALIBRATION.md, v1 section). The
+//! default trial is model v2's since the Model v2 issue: `tests/eliana_v2.rs`. Slow in debug
+//! builds: run with `cargo test --release --test eliana -- --ignored` (CI does).
 
 use cartkin::population::Population;
 use cartkin::trial::Trial;

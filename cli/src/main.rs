@@ -11,7 +11,7 @@ mod rundir;
 
 use cartkin::io::TrajectoryCsv;
 use cartkin::state::{Manifest, Shards, SummaryState};
-use cartkin::study::{Study, StudyError, POPULATIONS};
+use cartkin::study::{Study, StudyError, POPULATIONS, POPULATIONS_V2};
 use cartkin::trial::Subject;
 use cartkin::trial::{PatientSource, Trial, TrialSummary};
 use cartkin::{io, simulate, Grid, OutputSpec, Scenario, SolverConfig};
@@ -154,6 +154,9 @@ fn main() -> ExitCode {
         Command::Models => {
             for m in cartkin::model::builtin() {
                 say!("model {:<12} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
+            }
+            for (name, what) in POPULATIONS_V2 {
+                say!("population {name:<14} (model v2) {what}");
             }
             for (name, what) in POPULATIONS {
                 say!("population {name:<14} (model reference) {what}");

@@ -52,7 +52,7 @@ fn models_lists_every_builtin_model_once() {
     let text = String::from_utf8(out.stdout).unwrap();
     let names: Vec<&str> =
         text.lines().filter(|l| l.starts_with("model ")).filter_map(|l| l.split_whitespace().nth(1)).collect();
-    assert_eq!(names, ["reference", "minimal"], "{text}");
+    assert_eq!(names, ["reference", "minimal", "v2"], "{text}");
     assert!(text.contains("11 states: E, M, X"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("population eliana")), "{text}");
 }
