@@ -399,6 +399,30 @@ impl ScenarioV2 {
     pub fn model(&self) -> ModelV2 {
         ModelV2::new(self)
     }
+
+    /// The typical v2 patient (the counterpart of [`crate::Scenario::nominal`]): typical
+    /// parameters ([`ParamsV2::nominal`]), marrow 50% blasts (5e11 cells) with a
+    /// `CD19-CD22+` subclone of 1e-5 of them, 1e8 normal B cells, 1e8 cells of a 4-1BB CD19
+    /// product at day 0, standard lymphodepletion, reactive tocilizumab and steroids, the
+    /// Penn scale.
+    pub fn typical() -> Self {
+        let params = ParamsV2::nominal();
+        let l = params.h; // f0 = 0.5: L = H f0 / (1 - f0) = H
+        let patient = Patient::from_counts([l * (1.0 - 1e-5), l * 1e-5, 0.0, 0.0], 1e8)
+            .and_then(|p| p.with_cytokines(params.g_0, params.i_0))
+            .expect("valid typical patient");
+        ScenarioV2 {
+            params,
+            patient,
+            dim_blasts: 0.0,
+            product: Product::cd19(),
+            costim: Costim::FourOneBb,
+            regimen: Regimen::single_dose(1e8).expect("valid dose"),
+            lymphodepletion: Lymphodepletion::Standard,
+            scale: CrsScale::Penn,
+            definitions: Definitions { crs_thresholds: CrsScale::Penn.thresholds(), ..Definitions::default() },
+        }
+    }
 }
 
 /// The piecewise-constant switches of model v2.

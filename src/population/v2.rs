@@ -500,6 +500,17 @@ impl Subject for PatientV2 {
     }
 }
 
+impl ScenarioV2 {
+    /// Simulate over `[0, horizon]` with trajectory rows at the times of `grid` (see
+    /// [`crate::solve::grid_times`] for a daily grid).
+    ///
+    /// # Errors
+    /// An invalid scenario or a failed solve.
+    pub fn simulate(&self, solver: &SolverConfig, horizon: f64, grid: &[f64]) -> Result<Solution<RowV2>, Failure> {
+        simulate_v2(self, solver, horizon, grid, 0)
+    }
+}
+
 /// Simulate one model-v2 scenario over `[0, horizon]` with rows at `grid`.
 ///
 /// # Errors
