@@ -141,7 +141,8 @@ pub struct Endpoints {
     pub cure_day: Option<f64>,
     /// Extinction day per phenotype present at t = 0.
     pub extinction_days: ExtinctionDays,
-    /// Maximum of C = E + M + X over the horizon (cells).
+    /// Maximum of all CAR-T cells ([`crate::Observable::CarT`]: `E + M + X` in v1, `E + M + P
+    /// + X` in v2) over the horizon (cells).
     pub cmax: f64,
     /// First time of `cmax` (day).
     pub tmax: f64,
@@ -157,13 +158,15 @@ pub struct Endpoints {
     pub peak_ifng: f64,
     /// Its first time.
     pub t_peak_ifng: f64,
-    /// Maximum of the IL-6 signal `I_eff` over [0, 28] (pg/mL).
+    /// Maximum over [0, 28] of the signal CRS is graded on: the IL-6 signal `I_eff` (pg/mL)
+    /// in v1, the CRS severity (grade units) in a model that maps
+    /// [`crate::Observable::CrsSeverity`] (v2).
     pub peak_signal: f64,
     /// Its first time.
     pub t_peak_signal: f64,
-    /// CRS grade 0..4: CRS thresholds reached by the IL-6 signal by day 28.
+    /// CRS grade 0..4: the definitions' CRS thresholds reached by that signal by day 28.
     pub crs_grade: u8,
-    /// First time the signal reached `theta_1`.
+    /// First time the signal reached the grade-1 threshold.
     pub crs_onset_day: Option<f64>,
     /// First time the signal reached each `theta_k` in [0, 28].
     pub crs_threshold_days: [Option<f64>; 4],
@@ -179,7 +182,7 @@ pub struct Endpoints {
     /// CAR-T cells C at the horizon.
     #[serde(rename = "C_end")]
     pub c_end: f64,
-    /// Memory CAR-T cells at the horizon.
+    /// Memory CAR-T cells at the horizon ([`crate::Observable::CarTMemory`]: `M` in v1, `M + P` in v2).
     #[serde(rename = "M_end")]
     pub m_end: f64,
     /// B cells at the horizon.
@@ -194,9 +197,9 @@ pub struct Endpoints {
     /// First time the ICANS severity reached the grade-1 threshold.
     #[serde(skip)]
     pub icans_onset_day: Option<f64>,
-    /// Peak ICANS severity over [0, 28] (grade units).
+    /// Peak ICANS severity over [0, 28] (grade units); `None` for a model without ICANS.
     #[serde(skip)]
-    pub peak_icans: f64,
+    pub peak_icans: Option<f64>,
     /// CRS duration (days) from onset to the last time the CRS grading signal fell below the
     /// grade-1 threshold within [0, 28] (to day 28 when it is still above then); `None`
     /// without CRS.
@@ -336,7 +339,7 @@ columns! {
     "Ltot_end", Tumour, |e| Cell::Num(e.ltot_end);
     "icans_grade", Icans, |e| Cell::Int(u64::from(e.icans_grade));
     "icans_onset_day", Icans, |e| Cell::Opt(e.icans_onset_day);
-    "peak_icans", Icans, |e| Cell::Num(e.peak_icans);
+    "peak_icans", Icans, |e| Cell::Opt(e.peak_icans);
     "crs_duration_days", Il6Signal, |e| Cell::Opt(e.crs_duration);
     "crs_scale", Il6Signal, |e| Cell::Text(e.crs_scale);
     "car_t_rel_6m", Always, |e| Cell::Opt(e.car_t_rel_6m);

@@ -209,6 +209,16 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// A model parameter: a number, or `inf` where the parameter's domain allows it
+    /// (`K_C`, `t_loss`); the parameter's own domain check decides.
+    fn param(&mut self, k: &str) -> Result<f64, StudyError> {
+        match self.get(k) {
+            Some(Value::Float(x)) if *x == f64::INFINITY => Ok(*x),
+            Some(v) => self.number_value(k, v),
+            None => Ok(f64::NAN),
+        }
+    }
+
     fn f64(&mut self, k: &str) -> Result<Option<f64>, StudyError> {
         match self.get(k) {
             None => Ok(None),
@@ -439,6 +449,10 @@ impl Study {
         let table = top.str("table")?;
 
         let source = match table {
+            Some(_) if model == "v2" => {
+                return Err(top
+                    .err("table", "a table of patients holds model reference's patients (use model = \"reference\")"))
+            }
             Some(rel) => {
                 for k in
                     ["population", "typical", "variability", "correlation", "covariates", "product", "dose", "regimen"]
@@ -833,7 +847,7 @@ fn population(top: &mut Node<'_>, base: Option<&str>, horizon_days: f64) -> Resu
     if let Some(mut t) = top.table("typical")? {
         let keys: Vec<String> = t.t.keys().cloned().collect();
         for k in keys {
-            let v = t.f64(&k)?.unwrap_or(f64::NAN);
+            let v = t.param(&k)?;
             if Params::index_of(&k).is_none() {
                 return Err(t.err(&k, format!("unknown parameter \"{k}\" of model reference (MODEL.md names)")));
             }
@@ -1345,7 +1359,7 @@ fn population_v2(
     if let Some(mut t) = top.table("typical")? {
         let keys: Vec<String> = t.t.keys().cloned().collect();
         for k in keys {
-            let v = t.f64(&k)?.unwrap_or(f64::NAN);
+            let v = t.param(&k)?;
             if ParamsV2::index_of(&k).is_none() {
                 return Err(t.err(&k, format!("unknown parameter \"{k}\" of model v2 (docs/MODEL-v2.md names)")));
             }

@@ -14,7 +14,7 @@ macro_rules! params {
         }
 
         impl $Params {
-            /// The default parameter set (REF-1 of MODEL.md section 6 for [`Params`]).
+            /// The default parameter set (REF-1 of MODEL.md section 6 for [`Params`](crate::Params)).
             pub fn nominal() -> Self {
                 Self { $( $field: $val, )* }
             }

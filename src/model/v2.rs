@@ -6,8 +6,10 @@
 //! neurotoxicity (ICANS) as a delayed signal; costimulation class and lymphodepletion
 //! intensity.
 //!
-//! State vector ([`NSTATE_V2`] components): `[E, M, P, X, ln L_0..3, B, G, I, S, N, Q]`
-//! ([`idx2`]). `G, I, S, N` form the linear cascade integrated exactly.
+//! State vector ([`NSTATE_V2`] components): `[E, M, P, X, ln L_0..4, B, R, G, I, S, N, Q]`
+//! ([`idx2`]): five tumour clones (the four phenotypes and a CD19-dim subclone) and the
+//! tocilizumab receptor blockade `R`. `G, I, S, N` form the linear cascade integrated
+//! exactly.
 
 use super::params::params;
 use super::{efficacy, AntigenSet, Drug, Invariants, Model, ModelInfo, Observable, Phenotype};
@@ -382,6 +384,15 @@ impl ScenarioV2 {
     pub fn validate(&self) -> Result<(), InputError> {
         self.params.validate()?;
         self.definitions.validate()?;
+        if self.regimen.lymphodepletion() != (self.lymphodepletion != Lymphodepletion::None) {
+            return Err(InputError::Inconsistent {
+                field: "regimen.lymphodepletion".into(),
+                reason: format!(
+                    "the regimen's lymphodepletion flag must match the intensity ({})",
+                    self.lymphodepletion.name()
+                ),
+            });
+        }
         let d = crate::error::Domain::NonNeg.checked("dim_blasts", self.dim_blasts)?;
         if d > crate::patient::MAX_CELLS {
             return Err(InputError::OutOfDomain { field: "dim_blasts".into(), value: d, domain: "<= 1e30 cells" });
@@ -442,6 +453,8 @@ pub struct SwitchesV2 {
     pub steroid_until: f64,
     /// Steroids given (once).
     pub steroid_given: bool,
+    /// Tocilizumab given (reactive or scheduled) at least once.
+    pub toci_given: bool,
     /// Clone present and not extinct.
     pub active: [bool; NCLONES_V2],
     /// The AUC accumulates.
@@ -622,6 +635,7 @@ impl ModelV2 {
             steroid: false,
             steroid_until: f64::NEG_INFINITY,
             steroid_given: false,
+            toci_given: false,
             active: self.present,
             auc: true,
             lost: false,
@@ -798,7 +812,10 @@ impl Model<NSTATE_V2> for ModelV2 {
     #[inline]
     fn set_drug(&self, sw: &mut SwitchesV2, drug: Drug, acting: bool) {
         match drug {
-            Drug::Tocilizumab => sw.toci_sched = acting,
+            Drug::Tocilizumab => {
+                sw.toci_sched = acting;
+                sw.toci_given |= acting;
+            }
             Drug::Steroids => sw.steroid = acting,
         }
     }
@@ -858,7 +875,9 @@ impl Model<NSTATE_V2> for ModelV2 {
             EV_TOCI if self.reactive_toci && !sw.toci_react && (sw.n_toci as f64) < self.p.n_toci => {
                 Some((y[idx2::S] - self.p.theta_t, dy[idx2::S]))
             }
-            EV_STEROID if self.reactive_steroids && !sw.steroid_given && sw.n_toci > 0 => {
+            // steroids when CRS worsens despite tocilizumab (or, without a tocilizumab policy
+            // that could have acted, when it reaches theta_S)
+            EV_STEROID if self.reactive_steroids && !sw.steroid_given && (sw.toci_given || !self.reactive_toci) => {
                 Some((y[idx2::S] - self.p.theta_s, dy[idx2::S]))
             }
             _ => None,
@@ -869,6 +888,7 @@ impl Model<NSTATE_V2> for ModelV2 {
         match k {
             EV_TOCI => {
                 sw.toci_react = true;
+                sw.toci_given = true;
                 sw.toci_until = t + self.p.tau_t;
                 sw.n_toci += 1;
                 EventKind::TociReactive { dose: sw.n_toci }

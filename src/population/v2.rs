@@ -7,7 +7,7 @@
 //!
 //! **Draw order** (patient `id` of seed `s` uses [`patient_rng`]`(s, id)` alone, so its
 //! values depend only on `(s, id)`, never on the horizon or on other patients): one standard
-//! normal per varied parameter in declaration order; `f0`; the CD19-negative subclone
+//! normal per varied parameter, in the order of the variability list; `f0`; the CD19-negative subclone
 //! (a uniform, then its fraction); the CD22-negative subclone (the same); the CD19-dim
 //! subclone (a uniform, its fraction, its density); an unfit product (a uniform, then the
 //! factor); loss of persistence (a uniform, then a standard normal);
@@ -209,7 +209,7 @@ impl PopulationV2 {
             let v = (self.ln_typical[i] + self.sigma[i] * z).exp();
             let name = self.varied[i];
             // fractions (densities) stay in (0, 1]; the rest positive and finite
-            let v = if matches!(name, "a_CD19" | "a_CD22" | "f_mem" | "eps_T" | "c_T" | "eps_S") {
+            let v = if matches!(name, "a_CD19" | "a_CD22" | "a_dim" | "f_mem" | "eps_T" | "c_T" | "eps_S") {
                 v.clamp(f64::MIN_POSITIVE, 1.0)
             } else {
                 v.clamp(f64::MIN_POSITIVE, f64::MAX)

@@ -38,6 +38,8 @@ pub(crate) struct Observer {
     crs_obs: Observable,
     /// Last time the grading signal fell below the grade-1 threshold in [0, 28].
     crs_down: Option<f64>,
+    /// Whether the grading signal is at or above the grade-1 threshold at the assessment day.
+    crs_above_at_day: bool,
     icans_th: [f64; 4],
     pk_n: Peak,
     icans_day: [Option<f64>; 4],
@@ -90,6 +92,7 @@ impl Observer {
             thr_day: [None; 4],
             crs_obs,
             crs_down: None,
+            crs_above_at_day: false,
             icans_th: icans_th.unwrap_or([f64::INFINITY; 4]),
             pk_n: Peak::new(),
             icans_day: [None; 4],
@@ -286,6 +289,9 @@ impl Observer {
             let l_tot = v(Observable::Tumour);
             let b = v(Observable::BCells);
             let auc = if self.model_auc { v(Observable::CarTAuc) } else { self.auc };
+            if self.observed.il6_signal {
+                self.crs_above_at_day = v(self.crs_obs) >= self.defs.crs_thresholds[0];
+            }
             self.day28 = Some(Assessment { f: l_tot / (l_tot + self.h), l_tot, b, auc });
             if self.observed.b_cells && b >= self.defs.b_recovery {
                 self.b_rec = Some(day);
@@ -326,12 +332,17 @@ impl Observer {
                 _ => {}
             }
         }
-        let mut ext = Vec::new();
+        // one entry per phenotype: extinct when every clone of it is (the day of the last)
+        let mut ext: Vec<(Phenotype, Option<f64>)> = Vec::new();
         let mut cured = o.tumour;
         let mut cure_day: f64 = 0.0;
         for j in 0..m.n_clones() {
             if m.clone_present(j) {
-                ext.push((m.clone_label(j), ext_day[j]));
+                let label = m.clone_label(j);
+                match ext.iter_mut().find(|(p, _)| *p == label) {
+                    Some(entry) => entry.1 = entry.1.zip(ext_day[j]).map(|(a, b)| a.max(b)),
+                    None => ext.push((label, ext_day[j])),
+                }
                 match ext_day[j] {
                     Some(d) => cure_day = cure_day.max(d),
                     None => cured = false,
@@ -355,9 +366,8 @@ impl Observer {
         let crs_duration = match (self.thr_day[0], o.il6_signal && self.crs_obs == Observable::CrsSeverity) {
             (Some(onset), true) => {
                 let day = defs.assessment_day;
-                let above_at_end = v(self.crs_obs) >= defs.crs_thresholds[0] && horizon <= day;
                 let end = match self.crs_down {
-                    Some(d) if d > onset && !above_at_end => d,
+                    Some(d) if d > onset && !self.crs_above_at_day => d,
                     _ => day.min(horizon),
                 };
                 Some((end - onset).max(0.0))
@@ -405,7 +415,7 @@ impl Observer {
             ltot_end: nan_unless(o.tumour, v(Observable::Tumour)),
             icans_grade: self.icans_day.iter().filter(|d| d.is_some()).count() as u8,
             icans_onset_day: self.icans_day[0],
-            peak_icans: nan_unless(o.icans, self.pk_n.v),
+            peak_icans: o.icans.then_some(self.pk_n.v),
             crs_duration,
             car_t_rel_6m: rel(0),
             car_t_rel_12m: rel(1),
