@@ -216,7 +216,9 @@ fn tight_and_default_tolerances_agree_on_200_v2_patients() {
         if a.crs_grade != b.crs_grade || a.icans_grade != b.icans_grade {
             let th = CrsScale::Penn.thresholds();
             let close = th.iter().any(|t| (b.peak_signal - t).abs() < 1e-3)
-                || cartkin::model::v2::ICANS_THRESHOLDS.iter().any(|t| b.peak_icans.is_some_and(|p| (p - t).abs() < 1e-3));
+                || cartkin::model::v2::ICANS_THRESHOLDS
+                    .iter()
+                    .any(|t| b.peak_icans.is_some_and(|p| (p - t).abs() < 1e-3));
             assert!(close, "patient {id}: grades differ away from a threshold");
             near += 1;
         }

@@ -141,6 +141,15 @@ pub fn rate(v: &Value, key: &str) -> Option<RateCi> {
     })
 }
 
+/// The rate of `true` among `hits` with its Wilson 95% interval (`None` without any).
+pub fn rate_of(hits: impl IntoIterator<Item = bool>) -> Option<RateCi> {
+    let mut r = cartkin::summary::Rate::new();
+    for h in hits {
+        r.push(h);
+    }
+    r.estimate().map(|e| RateCi { p: e.p, lo: e.ci_low, hi: e.ci_high, n: r.n() })
+}
+
 /// `show()` of a rate, or a dash.
 pub fn show(r: Option<RateCi>) -> String {
     r.map_or_else(|| format!("{:>19}", "-"), |r| r.show())
@@ -406,6 +415,8 @@ pub struct Arm {
     pub json: Value,
     /// Endpoints per patient id.
     pub outcomes: Vec<Option<cartkin::Endpoints>>,
+    /// Sampled covariates (marrow blast fraction, dose...) per patient id.
+    pub covariates: Vec<Option<cartkin::population::Covariates>>,
     /// Wall time (s).
     pub secs: f64,
 }
@@ -439,12 +450,13 @@ impl Arm {
     }
 }
 
-/// Run `n` patients of `population` with `seed` (patient `id` is the same person in every
-/// arm built from the same population by changing only its product, regimen or dose), with
-/// `f0` strata `f0_edges` (the trial's default when `None`).
-pub fn run_arm(
+/// Run `n` patients of `population` (any patient source: a model-v2 `PopulationV2`, a v1
+/// `Population`) with `seed` over the trial's default 365-day horizon (patient `id` is the
+/// same person in every arm built from the same population by changing only its product,
+/// regimen or dose), with `f0` strata `f0_edges` (the trial's default when `None`).
+pub fn run_arm<S: cartkin::trial::PatientSource>(
     name: &str,
-    population: cartkin::population::Population,
+    population: S,
     n: u64,
     seed: u64,
     f0_edges: Option<Vec<f64>>,
@@ -454,11 +466,18 @@ pub fn run_arm(
         trial = trial.f0_strata(e).expect("the figure's strata edges increase strictly");
     }
     let mut outcomes = Vec::with_capacity(n as usize);
+    let mut covariates = Vec::with_capacity(n as usize);
     let t0 = std::time::Instant::now();
-    let summary = trial.run(&mut |o| outcomes.push(o.result.as_ref().ok().cloned()), None);
+    let summary = trial.run(
+        &mut |o| {
+            outcomes.push(o.result.as_ref().ok().cloned());
+            covariates.push(o.covariates);
+        },
+        None,
+    );
     let secs = t0.elapsed().as_secs_f64();
     let json = summary.to_json();
-    Arm { name: name.to_string(), summary, json, outcomes, secs }
+    Arm { name: name.to_string(), summary, json, outcomes, covariates, secs }
 }
 
 /// Patients (completed in both arms) with `hit` in arm `a` but not in `b`, and in `b` but
