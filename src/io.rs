@@ -400,6 +400,79 @@ pub fn endpoints_json<R>(name: &str, sol: &Solution<R>, cfg: &crate::SolverConfi
     s
 }
 
+/// One patient's endpoints as a JSON document keyed by the `patients.csv` column names
+/// (every endpoint of the model, including those the reference `<name>_endpoints.json`
+/// format has no key for, such as model v2's ICANS and B-cell aplasia endpoints), with the
+/// event log and the solver statistics. What `cartkin simulate` writes for one patient of
+/// a study file. `header` is written first (name, model, seed, patient id...).
+///
+/// Columns of observables the model does not have are left out; an endpoint that does
+/// not apply is `null`.
+pub fn endpoints_columns_json<R>(
+    header: &[(&str, serde_json::Value)],
+    sol: &Solution<R>,
+    cfg: &crate::SolverConfig,
+) -> String {
+    use crate::endpoints::{Cell, COLUMNS};
+    use serde_json::Value;
+    let num = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    let ends: Vec<(String, Json)> = COLUMNS
+        .iter()
+        .filter(|c| sol.endpoints.observed.has(c.group))
+        .map(|c| {
+            let v = match (c.value)(&sol.endpoints) {
+                Cell::Num(x) => num(x),
+                Cell::Opt(x) => x.map_or(Value::Null, num),
+                Cell::Bool(b) => Value::Bool(b),
+                Cell::OptBool(b) => b.map_or(Value::Null, Value::Bool),
+                Cell::Int(i) => Value::from(i),
+                Cell::Text(t) => t.map_or(Value::Null, Value::from),
+            };
+            (c.name.to_string(), Json::Value(v))
+        })
+        .collect();
+    let solver = SolverBlock {
+        method: match cfg.method_used() {
+            crate::Method::Dopri5 => "Dopri5",
+            _ => "Dopri5Exp",
+        },
+        rtol: cfg.rtol(),
+        atol: cfg.atol(),
+        nfev: sol.stats.rhs_evals,
+        accepted: sol.stats.accepted,
+        rejected: sol.stats.rejected,
+    };
+    let mut doc: Vec<(String, Json)> = header.iter().map(|(k, v)| ((*k).to_string(), Json::Value(v.clone()))).collect();
+    doc.push(("endpoints".into(), Json::Object(ends)));
+    doc.push(("events".into(), Json::Value(serde_json::to_value(&sol.events).unwrap_or(Value::Null))));
+    doc.push(("solver".into(), Json::Value(serde_json::to_value(&solver).unwrap_or(Value::Null))));
+    let mut s = serde_json::to_string_pretty(&Json::Object(doc)).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// JSON whose objects keep their keys in the order given (serde_json's `Map` sorts them).
+enum Json {
+    Value(serde_json::Value),
+    Object(Vec<(String, Json)>),
+}
+
+impl Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            Json::Value(v) => v.serialize(s),
+            Json::Object(kv) => {
+                let mut m = s.serialize_map(Some(kv.len()))?;
+                for (k, v) in kv {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
 /// Format a float so that it parses back to the same `f64` (shortest round trip), in
 /// scientific notation when very large or small.
 pub fn fmt_f64(v: f64) -> String {

@@ -369,6 +369,25 @@ impl<S: PatientSource> Trial<S> {
         }
     }
 
+    /// Solve one patient of this trial in full: the endpoints, the event log, the solver
+    /// statistics and the trajectory on `grid` over the trial's horizon (a single-patient
+    /// view of a study: `cartkin simulate` on a study file). Same parameters and result as
+    /// patient `id` of [`Trial::run`].
+    ///
+    /// # Errors
+    /// The patient's input failure (a draw outside the patient's domain, a grid that does
+    /// not fit the horizon) or a failed solve.
+    pub fn solve_patient(&self, id: u64, grid: &Grid) -> Result<Solution<<S::Patient as Subject>::Row>, Failure> {
+        let vp = self.source.patient(self.seed, id).map_err(Failure::Input)?;
+        let times = grid_times(grid, self.horizon).map_err(Failure::Input)?;
+        vp.simulate(&self.solver, self.horizon, &times, id)
+    }
+
+    /// The trial's horizon (days).
+    pub fn horizon_days(&self) -> f64 {
+        self.horizon
+    }
+
     /// A fresh summary with this trial's layout (strata edges).
     pub fn empty_summary(&self) -> TrialSummary {
         let dose_edges = self.dose_edges.clone().unwrap_or_else(|| self.dose_tertiles());

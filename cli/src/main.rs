@@ -58,21 +58,28 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// One patient from a scenario file (the reference JSON format, or TOML with the same
-    /// content): the endpoints JSON on stdout, or with --out the reference-format endpoints
-    /// and trajectory files.
+    /// One patient: from a scenario file of the reference model (its JSON format, or TOML
+    /// with the same content), or patient --patient of a study file (any model; a TOML file
+    /// with a `model` key, or any TOML file with --model). The endpoints JSON on stdout, or
+    /// with --out the endpoints and the daily trajectory files.
     Simulate {
-        /// The scenario file (.json or .toml).
+        /// The scenario or study file (.json or .toml), or a built-in study's name.
         file: PathBuf,
-        /// Write `<name>_endpoints.json` and `<name>_trajectory.csv` here.
+        /// Write `<name>_endpoints.json` and `<name>_trajectory.csv` here (for a study:
+        /// `<study>_patient<id>_...`).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Relative tolerance (atol scales with it).
         #[arg(long)]
         rtol: Option<f64>,
-        /// The model the scenario is of.
-        #[arg(long, default_value = "reference")]
-        model: String,
+        /// The model the file is of: `reference` reads a scenario file; any other model
+        /// (`v2`) reads a study file of that model. Default: the file's `model` key, else
+        /// `reference`.
+        #[arg(long)]
+        model: Option<String>,
+        /// For a study file: the patient (id) to simulate, as in the study's trial.
+        #[arg(long, default_value_t = 0)]
+        patient: u64,
     },
     /// A virtual trial from a study file (or a built-in study by name: `cartkin trial eliana`).
     Trial(TrialArgs),
@@ -145,7 +152,9 @@ struct TrialArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Simulate { file, out, rtol, model } => cmd_simulate(&file, out.as_deref(), rtol, &model),
+        Command::Simulate { file, out, rtol, model, patient } => {
+            cmd_simulate(&file, out.as_deref(), rtol, model.as_deref(), patient)
+        }
         Command::Trial(a) => cmd_trial(&a),
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Study { command: StudyCommand::Show { study } } => {
@@ -193,18 +202,145 @@ fn load_study(arg: &str) -> Result<Study, Fail> {
     res.map_err(|e: StudyError| Fail::Input(e.to_string()))
 }
 
-fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: &str) -> Result<(), Fail> {
-    if model != "reference" {
+/// Whether `file` is to be read as a study file: a built-in study's name, a TOML file with
+/// a top-level `model` key, or any TOML file when `--model` names a model other than
+/// `reference`. A JSON file is always a scenario of the reference model.
+fn is_study_file(file: &Path, model: Option<&str>) -> Result<bool, Fail> {
+    let is_toml = file.extension().is_some_and(|e| e == "toml");
+    if !file.exists() && BUILTIN_STUDIES.iter().any(|(n, _)| Path::new(n) == file) {
+        return Ok(true);
+    }
+    if !is_toml {
+        return match model {
+            Some(m) if m != "reference" => Err(Fail::Input(format!(
+                "{}: --model {m}: a JSON file is a scenario of the reference model; a patient of model {m} comes from a study file (TOML, model = \"{m}\")",
+                file.display()
+            ))),
+            _ => Ok(false),
+        };
+    }
+    if model.is_some_and(|m| m != "reference") {
+        return Ok(true);
+    }
+    let t = read_toml(file)?;
+    Ok(t.contains_key("model"))
+}
+
+fn read_toml(file: &Path) -> Result<toml::Table, Fail> {
+    let name = file.display();
+    let text =
+        io::read_capped(file, io::MAX_INPUT_BYTES).map_err(|e| Fail::Input(format!("cannot read {name}: {e}")))?;
+    text.parse().map_err(|e: toml::de::Error| {
+        Fail::Input(format!("{name}: TOML syntax error: {}", e.message().lines().next().unwrap_or("").trim()))
+    })
+}
+
+/// Patient `id` of a study: its endpoints (every column of the model), events and daily
+/// trajectory over the study's horizon.
+fn simulate_study_patient(
+    file: &Path,
+    out: Option<&Path>,
+    rtol: Option<f64>,
+    model: Option<&str>,
+    id: u64,
+) -> Result<(), Fail> {
+    let mut study = if file.exists() {
+        // a study file for one patient may leave `patients` out
+        let mut t = read_toml(file)?;
+        if !t.contains_key("patients") {
+            t.insert("patients".into(), toml::Value::Integer(i64::try_from(id).unwrap_or(i64::MAX).saturating_add(1)));
+        }
+        if !t.contains_key("model") {
+            if let Some(m) = model {
+                t.insert("model".into(), toml::Value::String(m.into()));
+            }
+        }
+        let text = toml::to_string(&t).map_err(|e| Fail::Input(format!("{}: {e}", file.display())))?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        Study::parse(&text, &file.display().to_string(), dir).map_err(|e| Fail::Input(e.to_string()))?
+    } else {
+        load_study(&file.to_string_lossy())?
+    };
+    if let Some(m) = model {
+        if m != study.model {
+            return Err(Fail::Input(format!(
+                "{}: --model {m}, but the study is of model {} (its `model` key)",
+                file.display(),
+                study.model
+            )));
+        }
+    }
+    if let Some(r) = rtol {
+        set_rtol(&mut study, r)?;
+    }
+    if id >= study.patients {
         return Err(Fail::Input(format!(
-            "--model {model}: scenario files are in the reference model's format (model reference)"
+            "--patient {id}: the study has {} patients (ids 0 to {})",
+            study.patients,
+            study.patients.saturating_sub(1)
         )));
+    }
+    let stem = format!("{}_patient{id}", study.name);
+    if out.is_some() {
+        io::file_stem(&stem).map_err(|e| Fail::Input(format!("{}: study name: {e}", file.display())))?;
+    }
+    let header = |h: f64| {
+        vec![
+            ("study", serde_json::Value::from(study.name.clone())),
+            ("model", serde_json::Value::from(study.model.clone())),
+            ("seed", serde_json::Value::from(study.seed)),
+            ("patient", serde_json::Value::from(id)),
+            ("horizon_days", serde_json::Value::from(h)),
+        ]
+    };
+    let fail = |e: cartkin::trial::Failure| Fail::Input(format!("{}: patient {id}: {e}", file.display()));
+    let (json, csv) = if let Some(t) = study.v2_trial() {
+        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
+        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+    } else if let Some(t) = study.population_trial() {
+        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
+        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+    } else if let Some(t) = study.table_trial() {
+        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
+        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+    } else {
+        return Err(Fail::Input("the study has no patients".into()));
+    };
+    match out {
+        None => say_raw!("{json}"),
+        Some(dir) => {
+            rundir::ensure_dir(dir)?;
+            rundir::write_atomic(dir, &format!("{stem}_endpoints.json"), json.as_bytes())?;
+            rundir::write_atomic(dir, &format!("{stem}_trajectory.csv"), csv.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// `--rtol` on a study: the tolerance changes, the step limit, method and maximum step stay.
+fn set_rtol(study: &mut Study, r: f64) -> Result<(), Fail> {
+    let old = study.solver;
+    let mut cfg = SolverConfig::with_rtol(r)
+        .and_then(|c| c.max_steps(old.step_limit()))
+        .map_err(|e| Fail::Input(format!("--rtol: {e}")))?
+        .method(old.method_used());
+    if old.max_step().is_finite() {
+        cfg = cfg.h_max(old.max_step()).map_err(|e| Fail::Input(e.to_string()))?;
+    }
+    study.solver = cfg;
+    Ok(())
+}
+
+fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: Option<&str>, id: u64) -> Result<(), Fail> {
+    if is_study_file(file, model)? {
+        return simulate_study_patient(file, out, rtol, model, id);
+    }
+    if id != 0 {
+        return Err(Fail::Input(format!("--patient {id}: a scenario file holds one patient (only a study has ids)")));
     }
     let name = file.display();
     let sc = if file.extension().is_some_and(|e| e == "toml") {
-        let text = std::fs::read_to_string(file).map_err(|e| Fail::Input(format!("cannot read {name}: {e}")))?;
-        let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Fail::Input(format!("{name}: TOML syntax error: {}", e.message().lines().next().unwrap_or("").trim()))
-        })?;
+        let t = read_toml(file)?;
         let json = serde_json::to_string(&t).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
         Scenario::from_json_str(&json)
     } else {
@@ -256,15 +392,7 @@ fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
         study.seed = s;
     }
     if let Some(r) = a.rtol {
-        let old = study.solver;
-        let mut cfg = SolverConfig::with_rtol(r)
-            .and_then(|c| c.max_steps(old.step_limit()))
-            .map_err(|e| Fail::Input(format!("--rtol: {e}")))?
-            .method(old.method_used());
-        if old.max_step().is_finite() {
-            cfg = cfg.h_max(old.max_step()).map_err(|e| Fail::Input(e.to_string()))?;
-        }
-        study.solver = cfg;
+        set_rtol(&mut study, r)?;
     }
     let shard = parse_shard(a.shard.as_deref())?;
     if a.trajectories > 0 && a.out.is_none() {

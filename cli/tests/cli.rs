@@ -404,6 +404,84 @@ fn simulate_reads_json_and_toml_scenarios_alike() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `simulate` on a study file: patient `--patient` of the study, every endpoint column of
+/// its model, the same values as that patient's row of the study's trial.
+#[test]
+fn simulate_runs_one_patient_of_a_study_of_any_model() {
+    let d = scratch("simulate-study");
+    let eliana = study("eliana.toml");
+    let o = cartkin(&["simulate", &eliana, "--patient", "3", "--out", d.join("s").to_str().unwrap()]);
+    ok(&o);
+    let doc: serde_json::Value = serde_json::from_slice(&read(&d.join("s/eliana_patient3_endpoints.json"))).unwrap();
+    assert_eq!((doc["model"].as_str(), doc["patient"].as_u64()), (Some("v2"), Some(3)));
+    let traj = String::from_utf8(read(&d.join("s/eliana_patient3_trajectory.csv"))).unwrap();
+    assert_eq!(traj.lines().count(), 1 + 366, "a header and days 0..=365");
+    // the same patient in the trial: every column of patients.csv row 3 (parsed) equals the
+    // JSON value
+    ok(&cartkin(&["trial", &eliana, "--patients", "5", "--quiet", "--out", d.join("t").to_str().unwrap()]));
+    let csv = String::from_utf8(read(&d.join("t/patients.csv"))).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.nth(3).unwrap().split(',').collect();
+    let ends = doc["endpoints"].as_object().unwrap();
+    let mut compared = 0;
+    for (k, v) in ends {
+        let i = header.iter().position(|h| h == k).unwrap_or_else(|| panic!("{k} is not a patients.csv column"));
+        let cell = row[i];
+        let same = match v {
+            serde_json::Value::Null => cell.is_empty(),
+            serde_json::Value::Bool(b) => cell == if *b { "1" } else { "0" },
+            serde_json::Value::Number(x) => cell.parse::<f64>().ok() == x.as_f64(),
+            serde_json::Value::String(t) => cell == t,
+            _ => false,
+        };
+        assert!(same, "{k}: simulate {v}, trial {cell:?}");
+        compared += 1;
+    }
+    assert!(compared >= 45, "{compared} endpoints compared");
+    // ICANS and B-cell aplasia are v2 endpoints the reference endpoints format has no key for
+    assert!(ends.contains_key("icans_grade") && ends.contains_key("b_aplasia_6m"));
+
+    // a v2 patient without a population: model = "v2" alone means the typical v2 patient
+    let v2 = d.join("typical.toml");
+    std::fs::write(&v2, "model = \"v2\"\nname = \"typical\"\n[typical]\nk_kill = 2.0\n").unwrap();
+    let a = cartkin(&["simulate", v2.to_str().unwrap()]);
+    ok(&a);
+    // --model v2 reads any TOML file as a v2 study, so the key may be left out
+    let nokey = d.join("nokey.toml");
+    std::fs::write(&nokey, "name = \"typical\"\n[typical]\nk_kill = 2.0\n").unwrap();
+    let b = cartkin(&["simulate", nokey.to_str().unwrap(), "--model", "v2"]);
+    ok(&b);
+    // the key and the flag say the same thing: the same output
+    let strip = |o: &Output| String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(strip(&a), strip(&b));
+    // a reference-model study through its model key
+    let r = d.join("ref.toml");
+    std::fs::write(&r, "model = \"reference\"\nname = \"ref\"\npopulation = \"eliana\"\npatients = 10\n").unwrap();
+    let rr = cartkin(&["simulate", r.to_str().unwrap(), "--patient", "9"]);
+    ok(&rr);
+    let rdoc: serde_json::Value = serde_json::from_slice(&rr.stdout).unwrap();
+    assert_eq!(rdoc["model"], "reference");
+    assert!(rdoc["endpoints"].get("icans_grade").is_none(), "no ICANS in the reference model");
+    // bad: the model disagrees with the file, a JSON file as v2, a patient beyond the study,
+    // an id for a scenario file
+    for (args, want) in [
+        (vec!["simulate", v2.to_str().unwrap(), "--model", "reference"], "model v2"),
+        (vec!["simulate", r.to_str().unwrap(), "--patient", "10"], "has 10 patients"),
+        (vec!["simulate", root().join("tests/data/S1_nominal.json").to_str().unwrap(), "--model", "v2"], "study file"),
+        (
+            vec!["simulate", root().join("tests/data/S1_nominal.json").to_str().unwrap(), "--patient", "1"],
+            "one patient",
+        ),
+    ] {
+        let o = cartkin(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn limits_on_threads_and_output_names_are_bad_input() {
     let d = scratch("limits");
