@@ -264,3 +264,23 @@ fn steroids_follow_the_documented_trigger() {
     let sc = ScenarioV2 { regimen: base.regimen.clone().with_steroids(SteroidPolicy::None), ..base.clone() };
     assert_eq!(ends(&sc, 28.0).steroid_day, None);
 }
+
+/// A v2 patient's draws depend only on (seed, id): not on the horizon, nor on how many
+/// patients the trial has (the rule; the calibration test reads 12-month values
+/// from a 1,095-day run because of it).
+#[test]
+fn a_v2_patient_depends_only_on_seed_and_id_not_on_the_horizon() {
+    use cartkin::trial::Trial;
+    let short = Trial::new(PopulationV2::eliana(), 40, 11);
+    let long = Trial::new(PopulationV2::eliana(), 400, 11).horizon(1095.0).unwrap();
+    for id in 0..40 {
+        let (a, b) = (short.simulate_patient(id), long.simulate_patient(id));
+        assert_eq!(a.parameters, b.parameters, "patient {id}");
+        assert_eq!(a.covariates, b.covariates, "patient {id}");
+        let (ea, eb) = (a.result.unwrap(), b.result.unwrap());
+        // the first 28 days are the same solve
+        assert_eq!((ea.cr_day28, ea.crs_grade, ea.icans_grade), (eb.cr_day28, eb.crs_grade, eb.icans_grade));
+    }
+    let other = Trial::new(PopulationV2::eliana(), 40, 12);
+    assert_ne!(short.simulate_patient(0).parameters, other.simulate_patient(0).parameters);
+}
