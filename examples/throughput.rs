@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example throughput -- --population ../shared/peers/population_seed42.csv \
-//!     --patients 2000 [--threads T] [--rtol R] [--method dopri5|dopri5exp] [--scalar] \
+//!     --patients 2000 [--threads T] [--rtol R] [--method dopri5|dopri5exp] [--scalar] [--portable] \
 //!     [--reference ../shared/peers/results/reference_summaries.csv]
 //! ```
 //!
 //! By default the patients are solved four at a time ([`MinimalSolver::solve_batch`], SIMD
 //! lanes, bit-identical to the one-at-a-time solver); `--scalar` uses
-//! [`MinimalSolver::solve`] instead. With `--threads T` the patients are split into
+//! [`MinimalSolver::solve`] instead; `--portable` keeps the batch on the portable SIMD path
+//! (by default it takes the fastest path of the CPU, picked at run time:
+//! [`cartkin::ode::SimdPath`]; the results are the same bits). With `--threads T` the patients are split into
 //! contiguous chunks solved on T rayon threads; results stay in patient order.
 //!
 //! Solves the minimal model (MODEL.md section 7) for the first N rows of a table
@@ -65,6 +67,7 @@ fn run() -> Result<(), String> {
     let mut rtol = None;
     let mut method = Method::default();
     let mut scalar = false;
+    let mut portable = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -80,6 +83,7 @@ fn run() -> Result<(), String> {
                 }
             }
             "--scalar" => scalar = true,
+            "--portable" => portable = true,
             "--rtol" => rtol = Some(val()?.parse::<f64>().map_err(|_| "--rtol: not a number")?),
             "--method" => {
                 method = match val()?.as_str() {
@@ -143,7 +147,7 @@ fn run() -> Result<(), String> {
         }
     };
     // warm-up (page in code and data), not timed
-    let mut warm = MinimalSolver::new(&cfg);
+    let mut warm = MinimalSolver::new(&cfg).force_portable(portable);
     let mut dummy: Vec<Summary> = (0..4.min(n)).map(|_| Summary::failed()).collect();
     solve_chunk(&mut warm, &inputs[..dummy.len()], &mut dummy);
     let mut results: Vec<Summary> = (0..n).map(|_| Summary::failed()).collect();
@@ -154,12 +158,13 @@ fn run() -> Result<(), String> {
         inputs
             .par_chunks(chunk)
             .zip(results.par_chunks_mut(chunk))
-            .for_each_init(|| MinimalSolver::new(&cfg), |s, (x, r)| solve_chunk(s, x, r))
+            .for_each_init(|| MinimalSolver::new(&cfg).force_portable(portable), |s, (x, r)| solve_chunk(s, x, r))
     });
     let wall = start.elapsed().as_secs_f64();
     let failed = results.iter().filter(|r| !r.ok).count();
     let nf = n as f64;
-    println!("patients={n} threads={threads} method={method:?} rtol={} failed={failed}", cfg.rtol());
+    let simd = if scalar { "none (--scalar)".to_string() } else { format!("{:?}", warm.simd_path()) };
+    println!("patients={n} threads={threads} method={method:?} rtol={} failed={failed} simd={simd}", cfg.rtol());
     println!("rhs_evals_per_patient={:.1}", results.iter().map(|r| r.rhs as f64).sum::<f64>() / nf);
     println!("steps_per_patient={:.1}", results.iter().map(|r| r.steps as f64).sum::<f64>() / nf);
     println!("rejected_per_patient={:.2}", results.iter().map(|r| r.rejected as f64).sum::<f64>() / nf);

@@ -65,7 +65,9 @@
 //! dI/dt   = u (p_I 1e-9 (sum_j kill_j + kill_B) + p_IG G) - k_I (1 - c_T T) (I - I_0)
 //! I_eff   = I (1 - eps_T T)                            (the CRS driver)
 //! ```
-#![forbid(unsafe_code)]
+// No unsafe code but one call: the 4-lane batch solver's run-time SIMD dispatch
+// (src/ode/batch.rs, `Dopri5Batch::solve`), taken only after the CPU feature check.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 // Numeric kernels index several arrays with one loop variable, and `!(x > 0.0)` is the
 // deliberate way to send NaN down the error branch.

@@ -35,7 +35,10 @@ fn scalar(cfg: &SolverConfig, pts: &[MinimalModel]) -> Vec<Solved> {
 }
 
 fn batch(cfg: &SolverConfig, pts: &[MinimalModel]) -> Vec<Option<Solved>> {
-    let mut s = MinimalSolver::new(cfg);
+    batch_on(MinimalSolver::new(cfg), pts)
+}
+
+fn batch_on(mut s: MinimalSolver, pts: &[MinimalModel]) -> Vec<Option<Solved>> {
     let mut res: Vec<Option<Solved>> = vec![None; pts.len()];
     s.solve_batch(pts, DAYS, |j, r, rows| {
         assert!(res[j].is_none(), "patient {j} reported twice");
@@ -191,5 +194,30 @@ fn exp4_lanes_are_bit_identical_to_scalar() {
         for l in 0..4 {
             assert_eq!(v[l].to_bits(), exp(x[l]).to_bits(), "lane {l}, x = {}", x[l]);
         }
+    }
+}
+
+/// The SIMD path is picked at run time (no `-C target-cpu` in the repository's build
+/// configuration): on a CPU with AVX2 and FMA the batch takes the AVX2 path, and the portable
+/// path gives the same bits as the AVX2 path and as the one-patient solver.
+#[test]
+fn the_fast_and_portable_simd_paths_give_the_same_bits() {
+    use cartkin::ode::SimdPath;
+    let cfg = SolverConfig::default();
+    let fast = MinimalSolver::new(&cfg);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        assert_eq!(fast.simd_path(), SimdPath::Avx2, "this CPU has AVX2 and FMA: the fast path must be taken");
+    }
+    let portable = MinimalSolver::new(&cfg).force_portable(true);
+    assert_eq!(portable.simd_path(), SimdPath::Portable);
+    let pts = population(200);
+    let sc = scalar(&cfg, &pts);
+    let (a, b) = (batch_on(fast, &pts), batch_on(portable, &pts));
+    for (j, ((x, y), s)) in a.iter().zip(&b).zip(&sc).enumerate() {
+        let (x, y) = (x.as_ref().unwrap(), y.as_ref().unwrap());
+        assert_eq!(x.0, y.0, "patient {j}: statistics differ between the paths");
+        assert!(same_bits(&x.1, &y.1), "patient {j}: the paths' daily outputs differ");
+        assert!(same_bits(&x.1, &s.1), "patient {j}: batch and one-patient outputs differ");
     }
 }

@@ -171,6 +171,33 @@ pub struct Dopri5Batch<const N: usize> {
     ca: [[Lanes; 5]; 4],
     cy0: [Lanes; 4],
     out: Vec<[f64; N]>,
+    portable: bool,
+}
+
+/// The instruction set a [`Dopri5Batch`] runs on: chosen at run time, so that a binary built
+/// without `-C target-cpu` (a dependent crate's plain `cargo build --release`, or a wheel for
+/// older cluster nodes) still takes the fast path where the CPU has it, and runs everywhere.
+/// Both paths do the same IEEE operations in the same order (Rust never contracts
+/// `a * b + c` into a fused multiply-add on its own), so their results are bit-identical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimdPath {
+    /// x86-64 with AVX2 and FMA: the lanes are one 256-bit register.
+    Avx2,
+    /// Whatever the build targets (SSE2 on a default x86-64 build).
+    Portable,
+}
+
+impl SimdPath {
+    /// The fastest path this CPU supports.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return SimdPath::Avx2;
+            }
+        }
+        SimdPath::Portable
+    }
 }
 
 impl<const N: usize> Dopri5Batch<N> {
@@ -203,6 +230,23 @@ impl<const N: usize> Dopri5Batch<N> {
             ca: [[[0.0; LANES]; 5]; 4],
             cy0: [[0.0; LANES]; 4],
             out: Vec::new(),
+            portable: false,
+        }
+    }
+
+    /// Always take the portable path (for tests and comparisons; by default the fastest
+    /// path the CPU supports is taken, see [`SimdPath`]).
+    pub fn force_portable(mut self, yes: bool) -> Self {
+        self.portable = yes;
+        self
+    }
+
+    /// The path [`Dopri5Batch::solve`] takes on this machine.
+    pub fn simd_path(&self) -> SimdPath {
+        if self.portable {
+            SimdPath::Portable
+        } else {
+            SimdPath::detect()
         }
     }
 
@@ -214,7 +258,49 @@ impl<const N: usize> Dopri5Batch<N> {
     /// result is bit-identical to [`super::Dopri5`] started with [`super::Stepper::reset`]
     /// after `clear` and stepped to `days`, with the rows written from
     /// [`super::Stepper::dense`] at every whole time.
+    ///
+    /// Runs on the fastest [`SimdPath`] of this CPU unless [`Dopri5Batch::force_portable`];
+    /// the results are the same bits either way.
     pub fn solve<S: BatchSystem<N>>(
+        &mut self,
+        sys: &mut S,
+        tol: &Tolerance<N>,
+        n: usize,
+        days: usize,
+        problem: impl FnMut(usize) -> (S::Problem, [f64; N]),
+        done: impl FnMut(usize, Result<Stats, (f64, SolveFailure)>, &mut [[f64; N]]),
+    ) {
+        match self.simd_path() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `SimdPath::Avx2` is only returned when the CPU has AVX2 and FMA.
+            #[allow(unsafe_code)]
+            SimdPath::Avx2 => unsafe { self.solve_avx2(sys, tol, n, days, problem, done) },
+            _ => self.solve_on(sys, tol, n, days, problem, done),
+        }
+    }
+
+    /// [`Dopri5Batch::solve`] compiled for AVX2 and FMA: the same code, inlined here so that
+    /// LLVM emits 256-bit instructions for the lanes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(unsafe_code)]
+    unsafe fn solve_avx2<S: BatchSystem<N>>(
+        &mut self,
+        sys: &mut S,
+        tol: &Tolerance<N>,
+        n: usize,
+        days: usize,
+        problem: impl FnMut(usize) -> (S::Problem, [f64; N]),
+        done: impl FnMut(usize, Result<Stats, (f64, SolveFailure)>, &mut [[f64; N]]),
+    ) {
+        self.solve_on(sys, tol, n, days, problem, done)
+    }
+
+    #[inline(always)]
+    fn solve_on<S: BatchSystem<N>>(
         &mut self,
         sys: &mut S,
         tol: &Tolerance<N>,

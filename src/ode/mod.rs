@@ -18,7 +18,7 @@ pub mod batch;
 mod dopri5;
 pub mod fastexp;
 
-pub use batch::{BatchSystem, Dopri5Batch, F64x4, Lanes, Real, LANES};
+pub use batch::{BatchSystem, Dopri5Batch, F64x4, Lanes, Real, SimdPath, LANES};
 pub use dopri5::Dopri5;
 
 use crate::error::SolveFailure;

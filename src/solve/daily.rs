@@ -65,6 +65,19 @@ impl<const N: usize, M: Batched<N>> DailySolver<N, M> {
         }
     }
 
+    /// Always take the portable SIMD path in [`DailySolver::solve_batch`] (the results are
+    /// the same bits; by default the fastest path of the CPU is taken, see
+    /// [`crate::ode::SimdPath`]).
+    pub fn force_portable(mut self, yes: bool) -> Self {
+        self.batch = self.batch.force_portable(yes);
+        self
+    }
+
+    /// The SIMD path [`DailySolver::solve_batch`] takes on this machine.
+    pub fn simd_path(&self) -> crate::ode::SimdPath {
+        self.batch.simd_path()
+    }
+
     fn tolerance(&self, m: &M) -> Tolerance<N> {
         Tolerance {
             rtol: self.cfg.rtol(),
