@@ -1,5 +1,6 @@
 //! Criterion benchmarks: one right-hand-side evaluation of each model, one nominal patient
-//! (minimal and reference model, 365 days, with events), and a 1,000-patient trial on one
+//! (minimal and reference model, 365 days, with events; the minimal one also through the
+//! `ode_solvers` crate's Dopri5 and Dop853 for comparison), and a 1,000-patient trial on one
 //! and on all threads (patients per second). Everything is built outside `b.iter`.
 //!
 //! `cargo bench` (about 3 minutes here). The side-by-side race with the Python peers is
@@ -48,6 +49,15 @@ fn rhs(c: &mut Criterion) {
     g.finish();
 }
 
+/// The crate's minimal-model right-hand side as an `ode_solvers` system.
+struct OdeSolversMinimal(MinimalParams);
+
+impl ode_solvers::System<f64, SVector<f64, 6>> for OdeSolversMinimal {
+    fn system(&self, t: f64, y: &SVector<f64, 6>, dy: &mut SVector<f64, 6>) {
+        self.0.rhs(t, y, dy);
+    }
+}
+
 fn one_patient(c: &mut Criterion) {
     let mut g = c.benchmark_group("patient_365d");
     let cfg = SolverConfig::default();
@@ -55,6 +65,57 @@ fn one_patient(c: &mut Criterion) {
     let m = MinimalModel { params: MinimalParams::nominal(), init: MinimalInit::default() };
     let mut out = vec![[0.0f64; 6]; 366];
     g.bench_function("minimal_dopri5exp", |b| b.iter(|| black_box(solver.solve(&m, &mut out).is_ok())));
+    // the same patient through the ode_solvers crate (dev-dependency), the crate's own
+    // right-hand side, one segment [0, 365] with daily dense output, stiffness test off,
+    // at the tolerances of matched accuracy (examples/race_ode_solvers.rs, BENCHMARKS.md)
+    let i = &m.init;
+    let y0 = SVector::<f64, 6>::from([i.e, i.m, i.l.ln(), i.n.ln(), i.b, i.i]);
+    g.bench_function("minimal_ode_solvers_dopri5", |b| {
+        b.iter(|| {
+            let mut s = ode_solvers::Dopri5::from_param(
+                OdeSolversMinimal(m.params),
+                0.0,
+                365.0,
+                1.0,
+                y0,
+                2e-5,
+                1e-6,
+                0.9,
+                0.04,
+                0.2,
+                10.0,
+                365.0,
+                0.0,
+                100_000,
+                u32::MAX,
+                ode_solvers::OutputType::Dense,
+            );
+            black_box(s.integrate().is_ok() && s.y_out().len() == 366)
+        })
+    });
+    g.bench_function("minimal_ode_solvers_dop853", |b| {
+        b.iter(|| {
+            let mut s = ode_solvers::Dop853::from_param(
+                OdeSolversMinimal(m.params),
+                0.0,
+                365.0,
+                1.0,
+                y0,
+                3e-5,
+                1e-4,
+                0.9,
+                0.0,
+                0.333,
+                6.0,
+                365.0,
+                0.0,
+                100_000,
+                u32::MAX,
+                ode_solvers::OutputType::Dense,
+            );
+            black_box(s.integrate().is_ok() && s.y_out().len() == 366)
+        })
+    });
     let sc = Scenario::nominal();
     for m in [Method::Dopri5Exp, Method::Dopri5] {
         let cfg = SolverConfig::default().method(m);
