@@ -1,12 +1,24 @@
 //! Throughput of the minimal model on the performance peers' population, with accuracy
-//! against their tight reference.
+//! against their tight reference; and of the full reference model with events (the race
+//! against libroadrunner, `../shared/peers/race_full.py --crate-bin <this binary>`).
 //!
 //! ```text
 //! cargo run --release --example throughput -- --population ../shared/peers/population_seed42.csv \
 //!     --patients 2000 [--threads T] [--rtol R] [--method dopri5|dopri5exp] [--scalar] [--portable] \
 //!     [--reference ../shared/peers/results/reference_summaries.csv]
+//! cargo run --release --example throughput -- --model reference \
+//!     --population ../shared/peers/population_full_2000.csv [--repeat K] [--grid none|daily] [--rtol R]
 //! ```
 //!
+//! **Full model** (`--model reference`, the default for a table in the
+//! `reference/population_200.csv` format, whose header has `rho_E`): every patient of the
+//! table solved with events and endpoints ([`cartkin::simulate`], REF-1 of MODEL.md) over 365
+//! days on one thread, rows on `--grid` (`none`: no trajectory rows, the default; `daily`),
+//! `--repeat K` timed passes after a warm-up. The last lines are `rhs_evals_per_patient=`,
+//! `steps_per_patient=`, `cpu_us_per_patient=` (this thread's CPU time, from
+//! `/proc/thread-self/schedstat`, best of K) and `us_per_patient=` (wall, best of K).
+//!
+//! **Minimal model** (the default for a table `id,rhoE,kk,L0,rL,dE`):
 //! By default the patients are solved four at a time ([`MinimalSolver::solve_batch`], SIMD
 //! lanes, bit-identical to the one-at-a-time solver); `--scalar` uses
 //! [`MinimalSolver::solve`] instead; `--portable` keeps the batch on the portable SIMD path
@@ -23,8 +35,8 @@
 //! `us_per_patient=<wall time of the patient loop / N>`.
 
 use cartkin::model::MinimalModel;
-use cartkin::population::{read_minimal_csv, NumericTable};
-use cartkin::{Method, MinimalSolver, SolverConfig};
+use cartkin::population::{read_minimal_csv, read_population_csv, NumericTable};
+use cartkin::{simulate, Grid, Method, MinimalSolver, OutputSpec, SolverConfig};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -68,6 +80,9 @@ fn run() -> Result<(), String> {
     let mut method = Method::default();
     let mut scalar = false;
     let mut portable = false;
+    let mut model: Option<String> = None;
+    let mut repeat: Option<usize> = None;
+    let mut grid: Option<Grid> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -84,6 +99,21 @@ fn run() -> Result<(), String> {
             }
             "--scalar" => scalar = true,
             "--portable" => portable = true,
+            "--model" => model = Some(val()?),
+            "--repeat" => {
+                let k: usize = val()?.parse().map_err(|_| "--repeat: not a whole number")?;
+                if !(1..=1000).contains(&k) {
+                    return Err(format!("--repeat {k}: must be between 1 and 1000"));
+                }
+                repeat = Some(k);
+            }
+            "--grid" => {
+                grid = Some(match val()?.as_str() {
+                    "none" => Grid::None,
+                    "daily" => Grid::Daily,
+                    g => return Err(format!("--grid: unknown {g:?} (none, daily)")),
+                })
+            }
             "--rtol" => rtol = Some(val()?.parse::<f64>().map_err(|_| "--rtol: not a number")?),
             "--method" => {
                 method = match val()?.as_str() {
@@ -96,6 +126,24 @@ fn run() -> Result<(), String> {
         }
     }
     let population = population.ok_or("--population <csv> is required")?;
+    // the model: --model, else the table's header (`rho_E` is the reference model's)
+    let header = NumericTable::read(&population).map_err(|e| e.to_string())?;
+    let is_reference = header.column("rho_E").is_ok();
+    let model = model.unwrap_or_else(|| if is_reference { "reference".into() } else { "minimal".into() });
+    match model.as_str() {
+        "reference" => {
+            if scalar || portable || reference.is_some() || threads != 1 || n.is_some() || method != Method::default() {
+                return Err("--model reference takes --population, --repeat, --grid and --rtol only".into());
+            }
+            return run_reference(&population, rtol, grid.unwrap_or(Grid::None), repeat.unwrap_or(1));
+        }
+        "minimal" => {
+            if repeat.is_some() || grid.is_some() {
+                return Err("--repeat and --grid are options of --model reference".into());
+            }
+        }
+        m => return Err(format!("--model: unknown {m:?} (minimal, reference)")),
+    }
     let rows = read_minimal_csv(&population).map_err(|e| e.to_string())?;
     let n = n.unwrap_or(rows.len()).min(rows.len());
     if n == 0 {
@@ -193,5 +241,62 @@ fn run() -> Result<(), String> {
         println!("max_rel_err_l28={el:.3e}");
     }
     println!("us_per_patient={:.2}", wall / nf * 1e6);
+    Ok(())
+}
+
+/// CPU time of this thread in seconds (Linux: the first field of
+/// `/proc/thread-self/schedstat`, in ns); NaN where it cannot be read.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+        .map_or(f64::NAN, |ns| ns * 1e-9)
+}
+
+/// The full reference model on a `population_200.csv`-format table, one thread.
+fn run_reference(population: &str, rtol: Option<f64>, grid: Grid, repeat: usize) -> Result<(), String> {
+    let patients = read_population_csv(population).map_err(|e| e.to_string())?;
+    if patients.is_empty() {
+        return Err("no patients".into());
+    }
+    let scs = patients
+        .iter()
+        .map(|p| p.scenario(365.0).map_err(|e| format!("patient {}: {e}", p.id)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = match rtol {
+        Some(r) => SolverConfig::with_rtol(r).map_err(|e| e.to_string())?,
+        None => SolverConfig::default(),
+    };
+    let grid_name = if matches!(grid, Grid::Daily) { "daily" } else { "none" };
+    let spec = OutputSpec { grid, event_rows: false };
+    // warm-up (page in code and data), not timed
+    let _ = simulate(&scs[0], &cfg, &spec);
+    let (mut best, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
+    let (mut rhs, mut steps, mut failed) = (0u64, 0u64, 0usize);
+    for _ in 0..repeat {
+        let (c0, t0) = (thread_cpu_s(), Instant::now());
+        (rhs, steps, failed) = (0, 0, 0);
+        for sc in &scs {
+            match simulate(sc, &cfg, &spec) {
+                Ok(sol) => {
+                    rhs += sol.stats.rhs_evals;
+                    steps += sol.stats.accepted;
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        best = best.min(t0.elapsed().as_secs_f64());
+        best_cpu = best_cpu.min(thread_cpu_s() - c0);
+    }
+    let nf = scs.len() as f64;
+    println!(
+        "model=reference patients={} threads=1 rtol={} grid={grid_name} repeat={repeat} failed={failed}",
+        scs.len(),
+        cfg.rtol()
+    );
+    println!("rhs_evals_per_patient={:.1}", rhs as f64 / nf);
+    println!("steps_per_patient={:.1}", steps as f64 / nf);
+    println!("cpu_us_per_patient={:.2}", best_cpu / nf * 1e6);
+    println!("us_per_patient={:.2}", best / nf * 1e6);
     Ok(())
 }
