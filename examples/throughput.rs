@@ -35,7 +35,7 @@
 //! `us_per_patient=<wall time of the patient loop / N>`.
 
 use cartkin::model::MinimalModel;
-use cartkin::population::{read_minimal_csv, read_population_csv, NumericTable};
+use cartkin::population::{parse_minimal_csv, parse_population_csv, NumericTable};
 use cartkin::{simulate, Grid, Method, MinimalSolver, OutputSpec, SolverConfig};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -127,15 +127,16 @@ fn run() -> Result<(), String> {
     }
     let population = population.ok_or("--population <csv> is required")?;
     // the model: --model, else the table's header (`rho_E` is the reference model's)
-    let header = NumericTable::read(&population).map_err(|e| e.to_string())?;
-    let is_reference = header.column("rho_E").is_ok();
+    let text = cartkin::io::read_capped(std::path::Path::new(&population), cartkin::io::MAX_TABLE_BYTES)
+        .map_err(|e| format!("{population}: {e}"))?;
+    let is_reference = text.lines().next().is_some_and(|h| h.split(',').any(|c| c.trim() == "rho_E"));
     let model = model.unwrap_or_else(|| if is_reference { "reference".into() } else { "minimal".into() });
     match model.as_str() {
         "reference" => {
             if scalar || portable || reference.is_some() || threads != 1 || n.is_some() || method != Method::default() {
                 return Err("--model reference takes --population, --repeat, --grid and --rtol only".into());
             }
-            return run_reference(&population, rtol, grid.unwrap_or(Grid::None), repeat.unwrap_or(1));
+            return run_reference(&text, &population, rtol, grid.unwrap_or(Grid::None), repeat.unwrap_or(1));
         }
         "minimal" => {
             if repeat.is_some() || grid.is_some() {
@@ -144,7 +145,7 @@ fn run() -> Result<(), String> {
         }
         m => return Err(format!("--model: unknown {m:?} (minimal, reference)")),
     }
-    let rows = read_minimal_csv(&population).map_err(|e| e.to_string())?;
+    let rows = parse_minimal_csv(&text, &population).map_err(|e| e.to_string())?;
     let n = n.unwrap_or(rows.len()).min(rows.len());
     if n == 0 {
         return Err("no patients".into());
@@ -253,9 +254,10 @@ fn thread_cpu_s() -> f64 {
         .map_or(f64::NAN, |ns| ns * 1e-9)
 }
 
-/// The full reference model on a `population_200.csv`-format table, one thread.
-fn run_reference(population: &str, rtol: Option<f64>, grid: Grid, repeat: usize) -> Result<(), String> {
-    let patients = read_population_csv(population).map_err(|e| e.to_string())?;
+/// The full reference model on a `population_200.csv`-format table (`text`, read from
+/// `path`), one thread.
+fn run_reference(text: &str, path: &str, rtol: Option<f64>, grid: Grid, repeat: usize) -> Result<(), String> {
+    let patients = parse_population_csv(text, path).map_err(|e| e.to_string())?;
     if patients.is_empty() {
         return Err("no patients".into());
     }

@@ -364,23 +364,29 @@ struct SolverBlock {
     rejected: u64,
 }
 
-/// The endpoints file (`<name>_endpoints.json` format of the reference) for a solution.
-pub fn endpoints_json<R>(name: &str, sol: &Solution<R>, cfg: &crate::SolverConfig) -> String {
-    let f = EndpointsFile {
-        name,
-        endpoints: &sol.endpoints,
-        events: &sol.events,
-        solver: SolverBlock {
+impl SolverBlock {
+    fn new(cfg: &crate::SolverConfig, stats: &crate::Stats) -> Self {
+        SolverBlock {
             method: match cfg.method_used() {
                 crate::Method::Dopri5 => "Dopri5",
                 _ => "Dopri5Exp",
             },
             rtol: cfg.rtol(),
             atol: cfg.atol(),
-            nfev: sol.stats.rhs_evals,
-            accepted: sol.stats.accepted,
-            rejected: sol.stats.rejected,
-        },
+            nfev: stats.rhs_evals,
+            accepted: stats.accepted,
+            rejected: stats.rejected,
+        }
+    }
+}
+
+/// The endpoints file (`<name>_endpoints.json` format of the reference) for a solution.
+pub fn endpoints_json<R>(name: &str, sol: &Solution<R>, cfg: &crate::SolverConfig) -> String {
+    let f = EndpointsFile {
+        name,
+        endpoints: &sol.endpoints,
+        events: &sol.events,
+        solver: SolverBlock::new(cfg, &sol.stats),
     };
     let o = sol.endpoints.observed;
     let mut s = if o == crate::Observed::ALL {
@@ -431,17 +437,7 @@ pub fn endpoints_columns_json<R>(
             (c.name.to_string(), Json::Value(v))
         })
         .collect();
-    let solver = SolverBlock {
-        method: match cfg.method_used() {
-            crate::Method::Dopri5 => "Dopri5",
-            _ => "Dopri5Exp",
-        },
-        rtol: cfg.rtol(),
-        atol: cfg.atol(),
-        nfev: sol.stats.rhs_evals,
-        accepted: sol.stats.accepted,
-        rejected: sol.stats.rejected,
-    };
+    let solver = SolverBlock::new(cfg, &sol.stats);
     let mut doc: Vec<(String, Json)> = header.iter().map(|(k, v)| ((*k).to_string(), Json::Value(v.clone()))).collect();
     doc.push(("endpoints".into(), Json::Object(ends)));
     doc.push(("events".into(), Json::Value(serde_json::to_value(&sol.events).unwrap_or(Value::Null))));

@@ -202,30 +202,6 @@ fn load_study(arg: &str) -> Result<Study, Fail> {
     res.map_err(|e: StudyError| Fail::Input(e.to_string()))
 }
 
-/// Whether `file` is to be read as a study file: a built-in study's name, a TOML file with
-/// a top-level `model` key, or any TOML file when `--model` names a model other than
-/// `reference`. A JSON file is always a scenario of the reference model.
-fn is_study_file(file: &Path, model: Option<&str>) -> Result<bool, Fail> {
-    let is_toml = file.extension().is_some_and(|e| e == "toml");
-    if !file.exists() && BUILTIN_STUDIES.iter().any(|(n, _)| Path::new(n) == file) {
-        return Ok(true);
-    }
-    if !is_toml {
-        return match model {
-            Some(m) if m != "reference" => Err(Fail::Input(format!(
-                "{}: --model {m}: a JSON file is a scenario of the reference model; a patient of model {m} comes from a study file (TOML, model = \"{m}\")",
-                file.display()
-            ))),
-            _ => Ok(false),
-        };
-    }
-    if model.is_some_and(|m| m != "reference") {
-        return Ok(true);
-    }
-    let t = read_toml(file)?;
-    Ok(t.contains_key("model"))
-}
-
 fn read_toml(file: &Path) -> Result<toml::Table, Fail> {
     let name = file.display();
     let text =
@@ -235,18 +211,19 @@ fn read_toml(file: &Path) -> Result<toml::Table, Fail> {
     })
 }
 
-/// Patient `id` of a study: its endpoints (every column of the model), events and daily
-/// trajectory over the study's horizon.
+/// Patient `id` of a study (the file's parsed `table`, or with `None` the built-in study
+/// named `file`): its endpoints (every column of the model), events and daily trajectory
+/// over the study's horizon.
 fn simulate_study_patient(
     file: &Path,
+    table: Option<toml::Table>,
     out: Option<&Path>,
     rtol: Option<f64>,
     model: Option<&str>,
     id: u64,
 ) -> Result<(), Fail> {
-    let mut study = if file.exists() {
+    let mut study = if let Some(mut t) = table {
         // a study file for one patient may leave `patients` out
-        let mut t = read_toml(file)?;
         if !t.contains_key("patients") {
             t.insert("patients".into(), toml::Value::Integer(i64::try_from(id).unwrap_or(i64::MAX).saturating_add(1)));
         }
@@ -284,28 +261,23 @@ fn simulate_study_patient(
     if out.is_some() {
         io::file_stem(&stem).map_err(|e| Fail::Input(format!("{}: study name: {e}", file.display())))?;
     }
-    let header = |h: f64| {
-        vec![
-            ("study", serde_json::Value::from(study.name.clone())),
-            ("model", serde_json::Value::from(study.model.clone())),
-            ("seed", serde_json::Value::from(study.seed)),
-            ("patient", serde_json::Value::from(id)),
-            ("horizon_days", serde_json::Value::from(h)),
-        ]
-    };
-    let fail = |e: cartkin::trial::Failure| Fail::Input(format!("{}: patient {id}: {e}", file.display()));
-    let (json, csv) = if let Some(t) = study.v2_trial() {
-        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
-        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+    let header = [
+        ("study", serde_json::Value::from(study.name.clone())),
+        ("model", serde_json::Value::from(study.model.clone())),
+        ("seed", serde_json::Value::from(study.seed)),
+        ("patient", serde_json::Value::from(id)),
+        ("horizon_days", serde_json::Value::from(study.horizon_days)),
+    ];
+    let res = if let Some(t) = study.v2_trial() {
+        solve_one(&t, id, &header, &study.solver)
     } else if let Some(t) = study.population_trial() {
-        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
-        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+        solve_one(&t, id, &header, &study.solver)
     } else if let Some(t) = study.table_trial() {
-        let sol = t.solve_patient(id, &Grid::Daily).map_err(fail)?;
-        (io::endpoints_columns_json(&header(t.horizon_days()), &sol, &study.solver), TrajectoryCsv::csv(&sol.rows))
+        solve_one(&t, id, &header, &study.solver)
     } else {
         return Err(Fail::Input("the study has no patients".into()));
     };
+    let (json, csv) = res.map_err(|e| Fail::Input(format!("{}: patient {id}: {e}", file.display())))?;
     match out {
         None => say_raw!("{json}"),
         Some(dir) => {
@@ -315,6 +287,20 @@ fn simulate_study_patient(
         }
     }
     Ok(())
+}
+
+/// One patient of a trial: the endpoints JSON (`header` first) and the daily trajectory CSV.
+fn solve_one<S: PatientSource>(
+    t: &Trial<S>,
+    id: u64,
+    header: &[(&str, serde_json::Value)],
+    cfg: &SolverConfig,
+) -> Result<(String, String), cartkin::trial::Failure>
+where
+    <S::Patient as Subject>::Row: TrajectoryCsv,
+{
+    let sol = t.solve_patient(id, &Grid::Daily)?;
+    Ok((io::endpoints_columns_json(header, &sol, cfg), TrajectoryCsv::csv(&sol.rows)))
 }
 
 /// `--rtol` on a study: the tolerance changes, the step limit, method and maximum step stay.
@@ -331,17 +317,34 @@ fn set_rtol(study: &mut Study, r: f64) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `simulate`: a study file (a built-in study's name, a TOML file with a top-level `model`
+/// key, or any TOML file when `--model` names a model other than `reference`) gives patient
+/// `id` of the study; otherwise the file is a scenario of the reference model (a JSON file
+/// always is).
 fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: Option<&str>, id: u64) -> Result<(), Fail> {
-    if is_study_file(file, model)? {
-        return simulate_study_patient(file, out, rtol, model, id);
+    if !file.exists() && BUILTIN_STUDIES.iter().any(|(n, _)| Path::new(n) == file) {
+        return simulate_study_patient(file, None, out, rtol, model, id);
+    }
+    let other_model = model.filter(|m| *m != "reference");
+    let toml = if file.extension().is_some_and(|e| e == "toml") {
+        Some(read_toml(file)?)
+    } else if let Some(m) = other_model {
+        return Err(Fail::Input(format!(
+            "{}: --model {m}: a JSON file is a scenario of the reference model; a patient of model {m} comes from a study file (TOML, model = \"{m}\")",
+            file.display()
+        )));
+    } else {
+        None
+    };
+    if toml.as_ref().is_some_and(|t| other_model.is_some() || t.contains_key("model")) {
+        return simulate_study_patient(file, toml, out, rtol, model, id);
     }
     if id != 0 {
         return Err(Fail::Input(format!("--patient {id}: a scenario file holds one patient (only a study has ids)")));
     }
     let name = file.display();
-    let sc = if file.extension().is_some_and(|e| e == "toml") {
-        let t = read_toml(file)?;
-        let json = serde_json::to_string(&t).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let sc = if let Some(t) = &toml {
+        let json = serde_json::to_string(t).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
         Scenario::from_json_str(&json)
     } else {
         Scenario::from_path(file)
