@@ -18,6 +18,7 @@ pub mod minimal;
 mod params;
 pub mod reference;
 pub mod v2;
+pub mod zoo;
 
 pub use antigen::{efficacy, Antigen, AntigenSet, Phenotype};
 pub use minimal::{MinimalInit, MinimalModel, MinimalParams, MinimalSolver};
