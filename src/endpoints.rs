@@ -246,6 +246,9 @@ pub enum Group {
     Always,
     /// Tumour and marrow.
     Tumour,
+    /// A tumour whose extinction the model tracks (cure, extinction days): every model with a
+    /// tumour and clones, with or without a marrow.
+    Extinction,
     /// Normal B cells.
     BCells,
     /// The IL-6 signal (CRS).
@@ -310,12 +313,12 @@ columns! {
     "cd19_negative_relapse", Tumour, |e| Cell::OptBool(e.cd19_negative_relapse);
     "efs_event_day", Tumour, |e| Cell::Num(e.efs_event_day);
     "efs_censored", Tumour, |e| Cell::Bool(e.efs_censored);
-    "cured", Tumour, |e| Cell::Bool(e.cured);
-    "cure_day", Tumour, |e| Cell::Opt(e.cure_day);
-    "extinction_day_CD19+CD22+", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_POS));
-    "extinction_day_CD19-CD22+", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD19_NEG));
-    "extinction_day_CD19+CD22-", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD22_NEG));
-    "extinction_day_CD19-CD22-", Tumour, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_NEG));
+    "cured", Extinction, |e| Cell::Bool(e.cured);
+    "cure_day", Extinction, |e| Cell::Opt(e.cure_day);
+    "extinction_day_CD19+CD22+", Extinction, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_POS));
+    "extinction_day_CD19-CD22+", Extinction, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD19_NEG));
+    "extinction_day_CD19+CD22-", Extinction, |e| Cell::Opt(e.extinction_days.get(Phenotype::CD22_NEG));
+    "extinction_day_CD19-CD22-", Extinction, |e| Cell::Opt(e.extinction_days.get(Phenotype::DOUBLE_NEG));
     "cmax", Always, |e| Cell::Num(e.cmax);
     "tmax", Always, |e| Cell::Num(e.tmax);
     "auc28", Always, |e| Cell::Num(e.auc28);
@@ -354,6 +357,7 @@ impl Observed {
         match g {
             Group::Always => true,
             Group::Tumour => self.tumour,
+            Group::Extinction => self.extinction,
             Group::BCells => self.b_cells,
             Group::Il6Signal => self.il6_signal,
             Group::Il6 => self.il6,
@@ -368,7 +372,7 @@ impl Observed {
     pub fn keeps_key(&self, key: &str) -> bool {
         let group = match key {
             "crs_threshold_days" => Group::Il6Signal,
-            "extinction_days" => Group::Tumour,
+            "extinction_days" => Group::Extinction,
             "toci_days" => Group::Always,
             k => COLUMNS.iter().find(|c| c.name == k).map_or(Group::Tumour, |c| c.group),
         };
@@ -450,8 +454,10 @@ impl Definitions {
 /// empty in `patients.csv` and not counted in a trial summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Observed {
-    /// Tumour and marrow: CR, MRD, relapse, cure, EFS, extinctions, `Ltot_*`.
+    /// Tumour and marrow: CR, MRD, relapse, EFS, `Ltot_*`.
     pub tumour: bool,
+    /// A tumour with clones whose extinction is tracked: cure, cure day, extinction days.
+    pub extinction: bool,
     /// Normal B cells: B recovery, `B_day28`, `B_end`.
     pub b_cells: bool,
     /// The IL-6 signal: CRS grade and onset, `peak_signal`.
@@ -468,6 +474,14 @@ pub struct Observed {
 
 impl Observed {
     /// Every group of the reference model.
-    pub const ALL: Observed =
-        Observed { tumour: true, b_cells: true, il6_signal: true, il6: true, ifng: true, memory: true, icans: false };
+    pub const ALL: Observed = Observed {
+        tumour: true,
+        extinction: true,
+        b_cells: true,
+        il6_signal: true,
+        il6: true,
+        ifng: true,
+        memory: true,
+        icans: false,
+    };
 }

@@ -726,6 +726,20 @@ struct ExtraSummary {
     rel_12m: LogHistogram,
     crs_duration: LinearHistogram,
     icans_onset: LinearHistogram,
+    /// `cmax_copies` of every patient (transgene copies per ug DNA).
+    #[serde(default = "copies_histogram")]
+    cmax_copies: LogHistogram,
+    /// The cure day of every cured patient (a model that tracks extinction).
+    #[serde(default = "day_histogram")]
+    cure_day: LinearHistogram,
+}
+
+fn copies_histogram() -> LogHistogram {
+    LogHistogram::new(1e-6, 1e12, 0.01).expect("layout")
+}
+
+fn day_histogram() -> LinearHistogram {
+    LinearHistogram::new(0.0, crate::solve::MAX_HORIZON_DAYS + 0.05, 0.05).expect("layout")
 }
 
 impl Default for ExtraSummary {
@@ -745,6 +759,8 @@ impl ExtraSummary {
             rel_12m: LogHistogram::new(1e-20, 10.0, 0.01).expect("layout"),
             crs_duration: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
             icans_onset: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
+            cmax_copies: copies_histogram(),
+            cure_day: LinearHistogram::new(0.0, horizon + 0.05, 0.05).expect("layout"),
         }
     }
 
@@ -759,6 +775,12 @@ impl ExtraSummary {
         }
         if let Some(d) = e.crs_duration {
             self.crs_duration.push(d);
+        }
+        self.cmax_copies.push(e.cmax_copies);
+        if ob.extinction {
+            if let Some(d) = e.cure_day {
+                self.cure_day.push(d);
+            }
         }
         if ob.tumour && e.cr_day28 {
             if let Some(a) = e.b_aplasia_6m {
@@ -782,6 +804,8 @@ impl ExtraSummary {
         m.rel_12m.merge(&o.rel_12m)?;
         m.crs_duration.merge(&o.crs_duration)?;
         m.icans_onset.merge(&o.icans_onset)?;
+        m.cmax_copies.merge(&o.cmax_copies)?;
+        m.cure_day.merge(&o.cure_day)?;
         for (a, b) in [
             (&mut m.icans_any, &o.icans_any),
             (&mut m.icans_severe, &o.icans_severe),
@@ -794,7 +818,7 @@ impl ExtraSummary {
         Ok(())
     }
 
-    fn to_json(&self, m: &mut Map<String, Value>) {
+    fn to_json(&self, m: &mut Map<String, Value>, q: &mut Map<String, Value>) {
         put_rate(m, "icans_any_rate", &self.icans_any);
         put_rate(m, "icans_severe_rate", &self.icans_severe);
         put_rate(m, "b_aplasia_6m_responders_rate", &self.aplasia_6m);
@@ -804,6 +828,10 @@ impl ExtraSummary {
         m.insert("car_t_rel_12m_responders_median".into(), opt(self.rel_12m.quantile(0.5)));
         m.insert("crs_duration_median".into(), opt(self.crs_duration.quantile(0.5)));
         m.insert("icans_onset_median".into(), opt(self.icans_onset.quantile(0.5)));
+        m.insert("cmax_copies_median".into(), opt(self.cmax_copies.quantile(0.5)));
+        m.insert("cure_day_median".into(), opt(self.cure_day.quantile(0.5)));
+        q.insert("cmax_copies".into(), quantiles_json(|p| self.cmax_copies.quantile(p)));
+        q.insert("cure_day".into(), quantiles_json(|p| self.cure_day.quantile(p)));
     }
 }
 
@@ -876,11 +904,13 @@ impl TrialSummary {
             }
         };
         let ob = e.observed;
+        if ob.extinction {
+            self.cured.push(e.cured);
+        }
         if ob.tumour {
             self.cr.push(e.cr_day28);
             self.mrd_neg.push(e.mrd_neg_day28);
             self.mrd_neg_ngs.push(e.f_day28 < self.mrd_ngs_threshold);
-            self.cured.push(e.cured);
             if e.cr_day28 {
                 self.relapse_in_cr.push(e.relapse_day.is_some());
                 match e.relapse_day {
@@ -1097,8 +1127,8 @@ impl TrialSummary {
         m.insert("auc28_median".into(), opt(self.auc28.quantile(0.5)));
         m.insert("peak_il6_median".into(), opt(self.peak_il6.quantile(0.5)));
         m.insert("crs_onset_median".into(), opt(self.crs_onset.quantile(0.5)));
-        self.extra.to_json(&mut m);
         let mut q = Map::new();
+        self.extra.to_json(&mut m, &mut q);
         q.insert("cmax".into(), quantiles_json(|p| self.cmax.quantile(p)));
         q.insert("cmax_fold".into(), quantiles_json(|p| self.cmax_fold.quantile(p)));
         q.insert("auc28".into(), quantiles_json(|p| self.auc28.quantile(p)));

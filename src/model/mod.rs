@@ -284,6 +284,15 @@ pub trait Model<const N: usize>: Sync {
         None
     }
 
+    /// Transgene copies per ug genomic DNA per unit of [`Observable::CarT`], when the model
+    /// fixes it (`cmax_copies = cmax` times it): `Some(1.0)` for a model whose CAR-T
+    /// observable is the transgene level itself (copies/ug, as `stein2019`). Default `None`:
+    /// the endpoint definitions' `copies_per_cell`.
+    #[inline]
+    fn copies_per_unit(&self) -> Option<f64> {
+        None
+    }
+
     /// The bounds every exact solution respects ([`Invariants`]), checked by the driver at
     /// the end of every accepted step. Default: none (nothing checked).
     #[inline]

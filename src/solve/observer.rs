@@ -69,6 +69,7 @@ impl Observer {
         let icans_th = model.icans_thresholds();
         let observed = Observed {
             tumour: h.is_some() && has(Observable::Tumour) && has(Observable::LnTumour),
+            extinction: model.n_clones() > 0 && has(Observable::Tumour) && has(Observable::LnTumour),
             b_cells: has(Observable::BCells),
             il6_signal: has(crs_obs),
             il6: has(Observable::Il6),
@@ -334,7 +335,7 @@ impl Observer {
         }
         // one entry per phenotype: extinct when every clone of it is (the day of the last)
         let mut ext: Vec<(Phenotype, Option<f64>)> = Vec::new();
-        let mut cured = o.tumour;
+        let mut cured = o.extinction;
         let mut cure_day: f64 = 0.0;
         for j in 0..m.n_clones() {
             if m.clone_present(j) {
@@ -395,7 +396,7 @@ impl Observer {
             cmax: self.cmax.v,
             tmax: self.cmax.t,
             auc28: d28.auc,
-            cmax_copies: self.cmax.v * defs.copies_per_cell,
+            cmax_copies: self.cmax.v * m.copies_per_unit().unwrap_or(defs.copies_per_cell),
             peak_il6: nan_unless(o.il6, self.pk_i.v),
             t_peak_il6: nan_unless(o.il6, self.pk_i.t),
             peak_ifng: nan_unless(o.ifng, self.pk_g.v),
