@@ -112,6 +112,8 @@ pub enum Source {
     Population(Box<Population>),
     /// A sampled population of model v2.
     PopulationV2(Box<crate::population::v2::PopulationV2>),
+    /// A sampled population of a zoo model (`stein2019`, `kimmel2021`, ...).
+    Zoo(Box<crate::model::zoo::ZooPopulation>),
     /// A table of patients (the `population_200.csv` format) at this path.
     Table {
         /// The table's path (resolved).
@@ -424,15 +426,17 @@ impl Study {
             Path::new(file).file_stem().map_or("study".into(), |s| s.to_string_lossy().into_owned())
         });
         let model = top.str("model")?.unwrap_or("reference").to_string();
+        let zoo = crate::model::zoo::Kind::from_name(&model);
         match model.as_str() {
             "reference" | "v2" => {}
+            _ if zoo.is_some() => {}
             "minimal" => {
                 return Err(
                     top.err("model", "the minimal model has no virtual population (studies run the reference model)")
                 )
             }
             m => {
-                let names: Vec<&str> = crate::model::builtin().iter().map(|i| i.name).collect();
+                let names: Vec<&str> = crate::model::all().iter().map(|i| i.name).collect();
                 return Err(top.err("model", format!("unknown model \"{m}\" (built-in: {})", names.join(", "))));
             }
         }
@@ -449,6 +453,14 @@ impl Study {
         let table = top.str("table")?;
 
         let source = match table {
+            Some(_) if zoo.is_some() => {
+                return Err(top.err("table", format!("model {model} takes its patients from a population, not a table")))
+            }
+            None if zoo.is_some() => Source::Zoo(Box::new(population_zoo(
+                &mut top,
+                zoo.unwrap_or_else(|| unreachable!("checked")),
+                population_name.as_deref(),
+            )?)),
             Some(_) if model == "v2" => {
                 return Err(top
                     .err("table", "a table of patients holds model reference's patients (use model = \"reference\")"))
@@ -475,7 +487,7 @@ impl Study {
         let patients = match (patients, &source) {
             (Some(n), _) => n,
             (None, Source::Table { patients, .. }) => patients.len() as u64,
-            (None, Source::Population(_) | Source::PopulationV2(_)) => {
+            (None, Source::Population(_) | Source::PopulationV2(_) | Source::Zoo(_)) => {
                 return Err(top.err("patients", "missing (how many patients to simulate)"))
             }
         };
@@ -560,6 +572,7 @@ impl Study {
             }
             Source::Population(p) => write_population(&mut t, p),
             Source::PopulationV2(p) => write_population_v2(&mut t, p),
+            Source::Zoo(p) => write_population_zoo(&mut t, p),
         }
         let mut s = Table::new();
         s.insert("method".into(), Value::String(method_name(self.solver.method_used()).into()));
@@ -588,7 +601,7 @@ impl Study {
             Source::Population(p) => {
                 Some(self.configure(crate::trial::Trial::new((**p).clone(), self.patients, self.seed)))
             }
-            Source::Table { .. } | Source::PopulationV2(_) => None,
+            Source::Table { .. } | Source::PopulationV2(_) | Source::Zoo(_) => None,
         }
     }
 
@@ -608,7 +621,15 @@ impl Study {
             Source::Table { patients, .. } => {
                 Some(self.configure(crate::trial::Trial::new(patients.clone(), self.patients, self.seed)))
             }
-            Source::Population(_) | Source::PopulationV2(_) => None,
+            Source::Population(_) | Source::PopulationV2(_) | Source::Zoo(_) => None,
+        }
+    }
+
+    /// The trial of this study from a zoo model's population (`None` for other sources).
+    pub fn zoo_trial(&self) -> Option<crate::trial::Trial<crate::model::zoo::ZooPopulation>> {
+        match &self.source {
+            Source::Zoo(p) => Some(self.configure(crate::trial::Trial::new((**p).clone(), self.patients, self.seed))),
+            _ => None,
         }
     }
 
@@ -628,8 +649,10 @@ impl Study {
     pub fn describe(&self) -> String {
         let pop = match (&self.source, &self.population_name) {
             (Source::Table { path, .. }, _) => format!("table {}", path.display()),
-            (Source::Population(_) | Source::PopulationV2(_), Some(n)) => format!("population {n}"),
-            (Source::Population(_) | Source::PopulationV2(_), None) => "population as written (no base)".into(),
+            (Source::Population(_) | Source::PopulationV2(_) | Source::Zoo(_), Some(n)) => format!("population {n}"),
+            (Source::Population(_) | Source::PopulationV2(_) | Source::Zoo(_), None) => {
+                "population as written (no base)".into()
+            }
         };
         format!(
             "Study {}: model {}, {pop}, {} patients, seed {}, horizon {} days",
@@ -1559,5 +1582,104 @@ mod tests {
             assert_eq!(e.key(), Some(key), "{text}: {e}");
             assert!(!e.to_string().contains('\n'), "one line: {e}");
         }
+    }
+}
+
+/// The population of a zoo model: `builtin` (the paper's variability; the default) or
+/// `typical` (every patient the typical one), with `[typical]` and `[variability]` merged in.
+/// `[variability]`: a number is a CV (log-normal, as for the other models), `{ omega2 = w }`
+/// the variance of the log, an array of numbers a choice with equal probabilities, 0 none.
+fn population_zoo(
+    top: &mut Node<'_>,
+    kind: crate::model::zoo::Kind,
+    base: Option<&str>,
+) -> Result<crate::model::zoo::ZooPopulation, StudyError> {
+    use crate::model::zoo::{Variability, ZooPopulation};
+    let name = kind.info().name;
+    let mut pop = match base.unwrap_or("builtin") {
+        "builtin" => ZooPopulation::builtin(kind),
+        "typical" => ZooPopulation::typical(kind),
+        other => {
+            return Err(top.err(
+                "population",
+                format!("unknown population \"{other}\" of model {name} (built-in: builtin, typical)"),
+            ))
+        }
+    };
+    for k in ["correlation", "covariates", "product", "dose", "regimen", "endpoints"] {
+        if top.t.contains_key(k) {
+            return Err(top.err(k, format!("model {name} has no [{k}] (its patients are its parameters: [typical], [variability])")));
+        }
+    }
+    if let Some(mut t) = top.table("typical")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = t.param(&k)?;
+            pop.set_typical(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[typical]")?;
+    }
+    if let Some(mut t) = top.table("variability")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = match t.get(&k) {
+                Some(Value::Table(w)) => {
+                    let mut n = Node::new(t.file, t.key(&k), w);
+                    let o = n.f64("omega2")?;
+                    n.finish("variability (omega2)")?;
+                    match o {
+                        Some(w) if w == 0.0 => Variability::None,
+                        Some(w) => Variability::LogNormal { omega2: w },
+                        None => return Err(t.err(&k, "expected { omega2 = <variance of the log> }")),
+                    }
+                }
+                Some(Value::Array(_)) => Variability::Choice(t.numbers(&k)?.unwrap_or_default()),
+                Some(v) => {
+                    let cv = t.number_value(&k, v)?;
+                    if cv < 0.0 {
+                        return Err(t.err(&k, format!("CV {cv}: must be >= 0")));
+                    }
+                    if cv == 0.0 {
+                        Variability::None
+                    } else {
+                        Variability::LogNormal { omega2: (1.0 + cv * cv).ln() }
+                    }
+                }
+                None => Variability::None,
+            };
+            pop.set_variability(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[variability]")?;
+    }
+    Ok(pop)
+}
+
+/// The written-out zoo population (`study show`): every typical value, and the variability
+/// of every varied parameter (`{ omega2 = w }` or its choice), so that it reads back the same.
+fn write_population_zoo(t: &mut Table, p: &crate::model::zoo::ZooPopulation) {
+    use crate::model::zoo::Variability;
+    let params = p.kind().params();
+    let mut ty = Table::new();
+    for (q, v) in params.iter().zip(p.typical_values()) {
+        ty.insert(q.name.into(), Value::Float(*v));
+    }
+    t.insert("population".into(), Value::String("typical".into()));
+    t.insert("typical".into(), Value::Table(ty));
+    let mut va = Table::new();
+    for (q, v) in params.iter().zip(p.variability()) {
+        match v {
+            Variability::None => {}
+            Variability::LogNormal { omega2 } => {
+                let mut w = Table::new();
+                w.insert("omega2".into(), Value::Float(*omega2));
+                va.insert(q.name.into(), Value::Table(w));
+            }
+            Variability::Choice(c) => {
+                va.insert(q.name.into(), floats(c));
+            }
+        }
+    }
+    if !va.is_empty() {
+        t.insert("variability".into(), Value::Table(va));
     }
 }

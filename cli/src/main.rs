@@ -63,8 +63,10 @@ enum Command {
     /// with a `model` key, or any TOML file with --model). The endpoints JSON on stdout, or
     /// with --out the endpoints and the daily trajectory files.
     Simulate {
-        /// The scenario or study file (.json or .toml), or a built-in study's name.
-        file: PathBuf,
+        /// The scenario or study file (.json or .toml), or a built-in study's name. Without
+        /// it, --model names a model with a typical patient (v2 or a zoo model), which is
+        /// simulated.
+        file: Option<PathBuf>,
         /// Write `<name>_endpoints.json` and `<name>_trajectory.csv` here (for a study:
         /// `<study>_patient<id>_...`).
         #[arg(long)]
@@ -73,8 +75,8 @@ enum Command {
         #[arg(long)]
         rtol: Option<f64>,
         /// The model the file is of: `reference` reads a scenario file; any other model
-        /// (`v2`) reads a study file of that model. Default: the file's `model` key, else
-        /// `reference`.
+        /// (`v2`, the zoo's: `cartkin models`) reads a study file of that model. Default: the
+        /// file's `model` key, else `reference`. Without a file: the model's typical patient.
         #[arg(long)]
         model: Option<String>,
         /// For a study file: the patient (id) to simulate, as in the study's trial.
@@ -152,8 +154,11 @@ struct TrialArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Simulate { file, out, rtol, model, patient } => {
+        Command::Simulate { file: Some(file), out, rtol, model, patient } => {
             cmd_simulate(&file, out.as_deref(), rtol, model.as_deref(), patient)
+        }
+        Command::Simulate { file: None, out, rtol, model, patient } => {
+            cmd_simulate_typical(out.as_deref(), rtol, model.as_deref(), patient)
         }
         Command::Trial(a) => cmd_trial(&a),
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
@@ -161,8 +166,16 @@ fn main() -> ExitCode {
             load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
         }
         Command::Models => {
-            for m in cartkin::model::builtin() {
-                say!("model {:<12} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
+            for m in cartkin::model::all() {
+                say!("model {:<28} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
+            }
+            for k in cartkin::model::zoo::Kind::ALL {
+                say!(
+                    "population {:<14} (model {}) its paper's variability: {}",
+                    "builtin",
+                    k.info().name,
+                    k.citation()
+                );
             }
             for (name, what) in POPULATIONS_V2 {
                 say!("population {name:<14} (model v2) {what}");
@@ -270,6 +283,8 @@ fn simulate_study_patient(
     ];
     let res = if let Some(t) = study.v2_trial() {
         solve_one(&t, id, &header, &study.solver)
+    } else if let Some(t) = study.zoo_trial() {
+        solve_one(&t, id, &header, &study.solver)
     } else if let Some(t) = study.population_trial() {
         solve_one(&t, id, &header, &study.solver)
     } else if let Some(t) = study.table_trial() {
@@ -370,6 +385,24 @@ fn cmd_simulate(file: &Path, out: Option<&Path>, rtol: Option<f64>, model: Optio
     Ok(())
 }
 
+/// `simulate --model NAME` without a file: the typical patient of model v2 or of a zoo model
+/// (a study of that model with `population = "typical"`, named after the model).
+fn cmd_simulate_typical(out: Option<&Path>, rtol: Option<f64>, model: Option<&str>, id: u64) -> Result<(), Fail> {
+    let Some(m) = model else {
+        return Err(Fail::Input("simulate: give a scenario or study file, or --model NAME (cartkin models)".into()));
+    };
+    if m == "reference" || m == "minimal" {
+        return Err(Fail::Input(format!(
+            "simulate --model {m}: model {m} has no typical patient here; give a scenario file (e.g. a reference scenario JSON)"
+        )));
+    }
+    let mut t = toml::Table::new();
+    t.insert("name".into(), toml::Value::String(m.into()));
+    t.insert("model".into(), toml::Value::String(m.into()));
+    t.insert("population".into(), toml::Value::String("typical".into()));
+    simulate_study_patient(Path::new(m), Some(t), out, rtol, Some(m), id)
+}
+
 /// The most worker threads a run may ask for: 4 per core.
 fn max_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -410,6 +443,9 @@ fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
         }
     }
     if let Some(t) = study.v2_trial() {
+        return run_trial(t, &study, a, shard);
+    }
+    if let Some(t) = study.zoo_trial() {
         return run_trial(t, &study, a, shard);
     }
     match (study.population_trial(), study.table_trial()) {

@@ -43,9 +43,17 @@ pub struct ModelInfo {
     pub units: &'static [&'static str],
 }
 
-/// The built-in models, one entry each (what `cartkin models` lists).
+/// The built-in models, one entry each: the reference model, the minimal model and model v2.
 pub fn builtin() -> [&'static ModelInfo; 3] {
     [reference::info(), minimal::info(), v2::info()]
+}
+
+/// Every model of the crate: [`builtin`] and then the zoo's ([`zoo::Kind::ALL`]), what
+/// `cartkin models` lists.
+pub fn all() -> Vec<&'static ModelInfo> {
+    let mut v = builtin().to_vec();
+    v.extend(zoo::Kind::ALL.iter().map(|k| k.info()));
+    v
 }
 
 /// The shared vocabulary of observables: every endpoint is computed from these, so a model
