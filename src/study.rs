@@ -1608,7 +1608,10 @@ fn population_zoo(
     };
     for k in ["correlation", "covariates", "product", "dose", "regimen", "endpoints"] {
         if top.t.contains_key(k) {
-            return Err(top.err(k, format!("model {name} has no [{k}] (its patients are its parameters: [typical], [variability])")));
+            return Err(top.err(
+                k,
+                format!("model {name} has no [{k}] (its patients are its parameters: [typical], [variability])"),
+            ));
         }
     }
     if let Some(mut t) = top.table("typical")? {
