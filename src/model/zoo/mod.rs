@@ -1,5 +1,5 @@
 //! The model zoo: published CAR-T models, each implemented from its paper's equations and
-//! parameter table (see `docs/MODELS.md`, one section per model), each a [`Model`] of the
+//! parameter table (see `docs/MODELS.md`, one section per model), each a [`Model`](crate::Model) of the
 //! generic driver, selectable by name in studies and on the command line.
 //!
 //! | name | paper | states |
@@ -142,11 +142,13 @@ pub enum Kind {
     Stein2019,
     /// [`kimmel2021`].
     Kimmel2021,
+    /// [`hanson2016`].
+    Hanson2016,
 }
 
 impl Kind {
     /// Every zoo model, in the order `cartkin models` lists them.
-    pub const ALL: &'static [Kind] = &[Kind::Stein2019, Kind::Kimmel2021];
+    pub const ALL: &'static [Kind] = &[Kind::Stein2019, Kind::Kimmel2021, Kind::Hanson2016];
 
     /// The zoo model called `name`.
     pub fn from_name(name: &str) -> Option<Kind> {
@@ -158,6 +160,7 @@ impl Kind {
         match self {
             Kind::Stein2019 => stein2019::info(),
             Kind::Kimmel2021 => kimmel2021::info(),
+            Kind::Hanson2016 => hanson2016::info(),
         }
     }
 
@@ -166,6 +169,7 @@ impl Kind {
         match self {
             Kind::Stein2019 => stein2019::PARAMS,
             Kind::Kimmel2021 => kimmel2021::PARAMS,
+            Kind::Hanson2016 => hanson2016::PARAMS,
         }
     }
 
@@ -176,6 +180,9 @@ impl Kind {
                 "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (tisagenlecleucel kinetics)"
             }
             Kind::Kimmel2021 => "Kimmel, Locke, Altrock, Proc R Soc B 2021;288:20210229 (BIOMD0000001041)",
+            Kind::Hanson2016 => {
+                "Hanson et al. 2016, bioRxiv 049908 (BIOMD0000000837; CAR-T, helper cells, tumour, inflammation)"
+            }
         }
     }
 
@@ -202,6 +209,8 @@ impl Kind {
                     })
                     .collect()
             }
+            // no published variability: the typical patient (a study adds [variability])
+            Kind::Hanson2016 => vec![Variability::None; self.params().len()],
         }
     }
 
@@ -240,6 +249,10 @@ impl Kind {
                 let mut u = [0.0; kimmel2021::DIPS];
                 u.copy_from_slice(&uniforms[..kimmel2021::DIPS]);
                 let m = kimmel2021::Kimmel2021::new(values).and_then(|m| m.with_uniforms(u)).map_err(Failure::Input)?;
+                run(&m, &reg, &defs, solver, horizon, grid, false).map_err(fail)
+            }
+            Kind::Hanson2016 => {
+                let m = hanson2016::Hanson2016::new(values).map_err(Failure::Input)?;
                 run(&m, &reg, &defs, solver, horizon, grid, false).map_err(fail)
             }
         }
