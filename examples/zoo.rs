@@ -125,7 +125,7 @@ fn column(rows: &[ZooRow], j: usize) -> Vec<(f64, f64)> {
 /// `stein2019`: the typical curve and the population band of `n` patients (seed `seed`).
 fn stein(n: u64, seed: u64) -> Res {
     let kind = Kind::Stein2019;
-    let rows = typical_rows(kind, &ZooPopulation::typical(kind).typical_values().to_vec())?;
+    let rows = typical_rows(kind, ZooPopulation::typical(kind).typical_values())?;
     let pop = ZooPopulation::builtin(kind);
     let days: Vec<f64> = (0..=365).map(f64::from).collect();
     let mut per_day: Vec<Vec<f64>> = vec![Vec::with_capacity(n as usize); days.len()];
@@ -249,7 +249,7 @@ fn kimmel() -> Res {
 /// Any other zoo model: its typical trajectories, one panel per state.
 fn generic(kind: Kind) -> Res {
     let info = kind.info();
-    let rows = typical_rows(kind, &ZooPopulation::typical(kind).typical_values().to_vec())?;
+    let rows = typical_rows(kind, ZooPopulation::typical(kind).typical_values())?;
     let n = info.states.len();
     let cols = 2;
     let nrows = n.div_ceil(cols);
@@ -257,13 +257,13 @@ fn generic(kind: Kind) -> Res {
     let root = SVGBackend::new(&path, (1200, 360 * nrows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let parts = root.split_evenly((nrows, cols));
-    for j in 0..n {
+    for (j, area) in parts.iter().enumerate().take(n) {
         let pts = column(&rows, j);
         let peak = pts.iter().copied().fold((0.0, f64::NEG_INFINITY), |a, p| if p.1 > a.1 { p } else { a });
         println!("{} {}: max {:.4e} {} at day {:.2}", info.name, info.states[j], peak.1, info.units[j], peak.0);
         let title = format!("{}: {}", info.name, info.states[j]);
         panel(
-            &parts[j],
+            area,
             &title,
             info.units[j],
             horizon(kind),

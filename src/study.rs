@@ -1524,6 +1524,108 @@ fn population_v2(
     b.build().map_err(|e| top.err("population", e.to_string()))
 }
 
+/// The population of a zoo model: `builtin` (the paper's variability; the default) or
+/// `typical` (every patient the typical one), with `[typical]` and `[variability]` merged in.
+/// `[variability]`: a number is a CV (log-normal, as for the other models), `{ omega2 = w }`
+/// the variance of the log, an array of numbers a choice with equal probabilities, 0 none.
+fn population_zoo(
+    top: &mut Node<'_>,
+    kind: crate::model::zoo::Kind,
+    base: Option<&str>,
+) -> Result<crate::model::zoo::ZooPopulation, StudyError> {
+    use crate::model::zoo::{Variability, ZooPopulation};
+    let name = kind.info().name;
+    let mut pop = match base.unwrap_or("builtin") {
+        "builtin" => ZooPopulation::builtin(kind),
+        "typical" => ZooPopulation::typical(kind),
+        other => {
+            return Err(top.err(
+                "population",
+                format!("unknown population \"{other}\" of model {name} (built-in: builtin, typical)"),
+            ))
+        }
+    };
+    for k in ["correlation", "covariates", "product", "dose", "regimen", "endpoints"] {
+        if top.t.contains_key(k) {
+            return Err(top.err(
+                k,
+                format!("model {name} has no [{k}] (its patients are its parameters: [typical], [variability])"),
+            ));
+        }
+    }
+    if let Some(mut t) = top.table("typical")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = t.param(&k)?;
+            pop.set_typical(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[typical]")?;
+    }
+    if let Some(mut t) = top.table("variability")? {
+        let keys: Vec<String> = t.t.keys().cloned().collect();
+        for k in keys {
+            let v = match t.get(&k) {
+                Some(Value::Table(w)) => {
+                    let mut n = Node::new(t.file, t.key(&k), w);
+                    let o = n.f64("omega2")?;
+                    n.finish("variability (omega2)")?;
+                    match o {
+                        Some(0.0) => Variability::None,
+                        Some(w) => Variability::LogNormal { omega2: w },
+                        None => return Err(t.err(&k, "expected { omega2 = <variance of the log> }")),
+                    }
+                }
+                Some(Value::Array(_)) => Variability::Choice(t.numbers(&k)?.unwrap_or_default()),
+                Some(v) => {
+                    let cv = t.number_value(&k, v)?;
+                    if cv < 0.0 {
+                        return Err(t.err(&k, format!("CV {cv}: must be >= 0")));
+                    }
+                    if cv == 0.0 {
+                        Variability::None
+                    } else {
+                        Variability::LogNormal { omega2: (1.0 + cv * cv).ln() }
+                    }
+                }
+                None => Variability::None,
+            };
+            pop.set_variability(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
+        }
+        t.finish("[variability]")?;
+    }
+    Ok(pop)
+}
+
+/// The written-out zoo population (`study show`): every typical value, and the variability
+/// of every varied parameter (`{ omega2 = w }` or its choice), so that it reads back the same.
+fn write_population_zoo(t: &mut Table, p: &crate::model::zoo::ZooPopulation) {
+    use crate::model::zoo::Variability;
+    let params = p.kind().params();
+    let mut ty = Table::new();
+    for (q, v) in params.iter().zip(p.typical_values()) {
+        ty.insert(q.name.into(), Value::Float(*v));
+    }
+    t.insert("population".into(), Value::String("typical".into()));
+    t.insert("typical".into(), Value::Table(ty));
+    let mut va = Table::new();
+    for (q, v) in params.iter().zip(p.variability()) {
+        match v {
+            Variability::None => {}
+            Variability::LogNormal { omega2 } => {
+                let mut w = Table::new();
+                w.insert("omega2".into(), Value::Float(*omega2));
+                va.insert(q.name.into(), Value::Table(w));
+            }
+            Variability::Choice(c) => {
+                va.insert(q.name.into(), floats(c));
+            }
+        }
+    }
+    if !va.is_empty() {
+        t.insert("variability".into(), Value::Table(va));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1582,107 +1684,5 @@ mod tests {
             assert_eq!(e.key(), Some(key), "{text}: {e}");
             assert!(!e.to_string().contains('\n'), "one line: {e}");
         }
-    }
-}
-
-/// The population of a zoo model: `builtin` (the paper's variability; the default) or
-/// `typical` (every patient the typical one), with `[typical]` and `[variability]` merged in.
-/// `[variability]`: a number is a CV (log-normal, as for the other models), `{ omega2 = w }`
-/// the variance of the log, an array of numbers a choice with equal probabilities, 0 none.
-fn population_zoo(
-    top: &mut Node<'_>,
-    kind: crate::model::zoo::Kind,
-    base: Option<&str>,
-) -> Result<crate::model::zoo::ZooPopulation, StudyError> {
-    use crate::model::zoo::{Variability, ZooPopulation};
-    let name = kind.info().name;
-    let mut pop = match base.unwrap_or("builtin") {
-        "builtin" => ZooPopulation::builtin(kind),
-        "typical" => ZooPopulation::typical(kind),
-        other => {
-            return Err(top.err(
-                "population",
-                format!("unknown population \"{other}\" of model {name} (built-in: builtin, typical)"),
-            ))
-        }
-    };
-    for k in ["correlation", "covariates", "product", "dose", "regimen", "endpoints"] {
-        if top.t.contains_key(k) {
-            return Err(top.err(
-                k,
-                format!("model {name} has no [{k}] (its patients are its parameters: [typical], [variability])"),
-            ));
-        }
-    }
-    if let Some(mut t) = top.table("typical")? {
-        let keys: Vec<String> = t.t.keys().cloned().collect();
-        for k in keys {
-            let v = t.param(&k)?;
-            pop.set_typical(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
-        }
-        t.finish("[typical]")?;
-    }
-    if let Some(mut t) = top.table("variability")? {
-        let keys: Vec<String> = t.t.keys().cloned().collect();
-        for k in keys {
-            let v = match t.get(&k) {
-                Some(Value::Table(w)) => {
-                    let mut n = Node::new(t.file, t.key(&k), w);
-                    let o = n.f64("omega2")?;
-                    n.finish("variability (omega2)")?;
-                    match o {
-                        Some(w) if w == 0.0 => Variability::None,
-                        Some(w) => Variability::LogNormal { omega2: w },
-                        None => return Err(t.err(&k, "expected { omega2 = <variance of the log> }")),
-                    }
-                }
-                Some(Value::Array(_)) => Variability::Choice(t.numbers(&k)?.unwrap_or_default()),
-                Some(v) => {
-                    let cv = t.number_value(&k, v)?;
-                    if cv < 0.0 {
-                        return Err(t.err(&k, format!("CV {cv}: must be >= 0")));
-                    }
-                    if cv == 0.0 {
-                        Variability::None
-                    } else {
-                        Variability::LogNormal { omega2: (1.0 + cv * cv).ln() }
-                    }
-                }
-                None => Variability::None,
-            };
-            pop.set_variability(&k, v).map_err(|e| t.err(&k, e.to_string()))?;
-        }
-        t.finish("[variability]")?;
-    }
-    Ok(pop)
-}
-
-/// The written-out zoo population (`study show`): every typical value, and the variability
-/// of every varied parameter (`{ omega2 = w }` or its choice), so that it reads back the same.
-fn write_population_zoo(t: &mut Table, p: &crate::model::zoo::ZooPopulation) {
-    use crate::model::zoo::Variability;
-    let params = p.kind().params();
-    let mut ty = Table::new();
-    for (q, v) in params.iter().zip(p.typical_values()) {
-        ty.insert(q.name.into(), Value::Float(*v));
-    }
-    t.insert("population".into(), Value::String("typical".into()));
-    t.insert("typical".into(), Value::Table(ty));
-    let mut va = Table::new();
-    for (q, v) in params.iter().zip(p.variability()) {
-        match v {
-            Variability::None => {}
-            Variability::LogNormal { omega2 } => {
-                let mut w = Table::new();
-                w.insert("omega2".into(), Value::Float(*omega2));
-                va.insert(q.name.into(), Value::Table(w));
-            }
-            Variability::Choice(c) => {
-                va.insert(q.name.into(), floats(c));
-            }
-        }
-    }
-    if !va.is_empty() {
-        t.insert("variability".into(), Value::Table(va));
     }
 }
