@@ -246,18 +246,28 @@ fn kimmel() -> Res {
     Ok(())
 }
 
-/// Any other zoo model: its typical trajectories, one panel per state.
+/// Any other zoo model: its typical trajectories, one panel per state that changes (a
+/// constant state is printed, not drawn).
 fn generic(kind: Kind) -> Res {
     let info = kind.info();
     let rows = typical_rows(kind, ZooPopulation::typical(kind).typical_values())?;
-    let n = info.states.len();
+    let mut shown = Vec::new();
+    for j in 0..info.states.len() {
+        let c = column(&rows, j);
+        if c.iter().all(|p| p.1 == c[0].1) {
+            println!("{} {}: constant {} {}", info.name, info.states[j], c[0].1, info.units[j]);
+        } else {
+            shown.push(j);
+        }
+    }
+    let n = shown.len();
     let cols = 2;
     let nrows = n.div_ceil(cols);
     let path = figure_path(&format!("zoo_{}", info.name))?;
     let root = SVGBackend::new(&path, (1200, 360 * nrows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let parts = root.split_evenly((nrows, cols));
-    for (j, area) in parts.iter().enumerate().take(n) {
+    for (&j, area) in shown.iter().zip(parts.iter()) {
         let pts = column(&rows, j);
         let peak = pts.iter().copied().fold((0.0, f64::NEG_INFINITY), |a, p| if p.1 > a.1 { p } else { a });
         println!("{} {}: max {:.4e} {} at day {:.2}", info.name, info.states[j], peak.1, info.units[j], peak.0);
