@@ -270,7 +270,17 @@ fn generic(kind: Kind) -> Res {
     for (&j, area) in shown.iter().zip(parts.iter()) {
         let pts = column(&rows, j);
         let peak = pts.iter().copied().fold((0.0, f64::NEG_INFINITY), |a, p| if p.1 > a.1 { p } else { a });
-        println!("{} {}: max {:.4e} {} at day {:.2}", info.name, info.states[j], peak.1, info.units[j], peak.0);
+        let low = pts.iter().copied().fold((0.0, f64::INFINITY), |a, p| if p.1 < a.1 { p } else { a });
+        println!(
+            "{} {}: max {:.4e} {u} at day {:.2}, min {:.4e} {u} at day {:.2}",
+            info.name,
+            info.states[j],
+            peak.1,
+            peak.0,
+            low.1,
+            low.0,
+            u = info.units[j]
+        );
         let title = format!("{}: {}", info.name, info.states[j]);
         panel(
             area,

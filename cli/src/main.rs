@@ -170,12 +170,16 @@ fn main() -> ExitCode {
                 say!("model {:<28} v{:<4} {} states: {}", m.name, m.version, m.states.len(), m.states.join(", "));
             }
             for k in cartkin::model::zoo::Kind::ALL {
-                say!(
-                    "population {:<14} (model {}) its paper's variability: {}",
-                    "builtin",
-                    k.info().name,
-                    k.citation()
-                );
+                let varied = cartkin::model::zoo::ZooPopulation::builtin(*k)
+                    .variability()
+                    .iter()
+                    .any(|v| *v != cartkin::model::zoo::Variability::None);
+                let what = if varied {
+                    "the paper's typical values and variability"
+                } else {
+                    "the typical patient (no published variability: add [variability] in a study)"
+                };
+                say!("population {:<14} (model {}) {what}; {}", "builtin", k.info().name, k.citation());
             }
             for (name, what) in POPULATIONS_V2 {
                 say!("population {name:<14} (model v2) {what}");

@@ -142,13 +142,18 @@ pub enum Kind {
     Stein2019,
     /// [`kimmel2021`].
     Kimmel2021,
+    /// [`leon_triana2021`]: the reduced model (eqs 4a-c).
+    LeonTriana2021,
+    /// [`leon_triana2021`]: the model with B-cell progenitors (eqs 3a-c).
+    LeonTriana2021Progenitors,
     /// [`hanson2016`].
     Hanson2016,
 }
 
 impl Kind {
     /// Every zoo model, in the order `cartkin models` lists them.
-    pub const ALL: &'static [Kind] = &[Kind::Stein2019, Kind::Kimmel2021, Kind::Hanson2016];
+    pub const ALL: &'static [Kind] =
+        &[Kind::Stein2019, Kind::Kimmel2021, Kind::LeonTriana2021, Kind::LeonTriana2021Progenitors, Kind::Hanson2016];
 
     /// The zoo model called `name`.
     pub fn from_name(name: &str) -> Option<Kind> {
@@ -160,6 +165,8 @@ impl Kind {
         match self {
             Kind::Stein2019 => stein2019::info(),
             Kind::Kimmel2021 => kimmel2021::info(),
+            Kind::LeonTriana2021 => leon_triana2021::info(),
+            Kind::LeonTriana2021Progenitors => leon_triana2021::info_progenitors(),
             Kind::Hanson2016 => hanson2016::info(),
         }
     }
@@ -169,6 +176,8 @@ impl Kind {
         match self {
             Kind::Stein2019 => stein2019::PARAMS,
             Kind::Kimmel2021 => kimmel2021::PARAMS,
+            Kind::LeonTriana2021 => leon_triana2021::PARAMS,
+            Kind::LeonTriana2021Progenitors => leon_triana2021::PARAMS_PROGENITORS,
             Kind::Hanson2016 => hanson2016::PARAMS,
         }
     }
@@ -180,6 +189,12 @@ impl Kind {
                 "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (tisagenlecleucel kinetics)"
             }
             Kind::Kimmel2021 => "Kimmel, Locke, Altrock, Proc R Soc B 2021;288:20210229 (BIOMD0000001041)",
+            Kind::LeonTriana2021 => {
+                "León-Triana et al., Commun Nonlinear Sci Numer Simul 2021;94:105570, eqs 4a-c (BIOMD0000001011)"
+            }
+            Kind::LeonTriana2021Progenitors => {
+                "León-Triana et al., Commun Nonlinear Sci Numer Simul 2021;94:105570, eqs 3a-c (BIOMD0000001012)"
+            }
             Kind::Hanson2016 => {
                 "Hanson et al. 2016, bioRxiv 049908 (BIOMD0000000837; CAR-T, helper cells, tumour, inflammation)"
             }
@@ -210,7 +225,9 @@ impl Kind {
                     .collect()
             }
             // no published variability: the typical patient (a study adds [variability])
-            Kind::Hanson2016 => vec![Variability::None; self.params().len()],
+            Kind::LeonTriana2021 | Kind::LeonTriana2021Progenitors | Kind::Hanson2016 => {
+                vec![Variability::None; self.params().len()]
+            }
         }
     }
 
@@ -249,6 +266,14 @@ impl Kind {
                 let mut u = [0.0; kimmel2021::DIPS];
                 u.copy_from_slice(&uniforms[..kimmel2021::DIPS]);
                 let m = kimmel2021::Kimmel2021::new(values).and_then(|m| m.with_uniforms(u)).map_err(Failure::Input)?;
+                run(&m, &reg, &defs, solver, horizon, grid, false).map_err(fail)
+            }
+            Kind::LeonTriana2021 => {
+                let m = leon_triana2021::LeonTriana2021::new(values).map_err(Failure::Input)?;
+                run(&m, &reg, &defs, solver, horizon, grid, false).map_err(fail)
+            }
+            Kind::LeonTriana2021Progenitors => {
+                let m = leon_triana2021::LeonTriana2021Progenitors::new(values).map_err(Failure::Input)?;
                 run(&m, &reg, &defs, solver, horizon, grid, false).map_err(fail)
             }
             Kind::Hanson2016 => {
