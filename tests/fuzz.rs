@@ -67,10 +67,16 @@ fn scenario_corpus() -> Vec<String> {
 }
 
 fn study_corpus() -> Vec<String> {
-    let mut c: Vec<String> = ["studies/eliana.toml", "studies/adults-cd28.toml", "studies/dual-cd19-cd22.toml"]
-        .iter()
-        .map(|p| read(p))
-        .collect();
+    let mut c: Vec<String> = [
+        "studies/eliana.toml",
+        "studies/adults-cd28.toml",
+        "studies/dual-cd19-cd22.toml",
+        "studies/stein2019.toml",
+        "studies/kimmel2021.toml",
+    ]
+    .iter()
+    .map(|p| read(p))
+    .collect();
     c.push(read("cli/tests/data/adults.toml"));
     // written out in full: every section and key
     let full: Vec<String> =
@@ -257,6 +263,12 @@ fn study_target(text: &str, solve: bool) -> Result<(), String> {
         }
     }
     if let Some(t) = study.table_trial() {
+        let _ = cartkin::trial::PatientSource::patient(t.source(), 1, 0);
+        if solve {
+            let _ = t.run_range(0..2.min(t.n_patients()), &mut |_| {}, None);
+        }
+    }
+    if let Some(t) = study.zoo_trial() {
         let _ = cartkin::trial::PatientSource::patient(t.source(), 1, 0);
         if solve {
             let _ = t.run_range(0..2.min(t.n_patients()), &mut |_| {}, None);

@@ -52,7 +52,20 @@ fn models_lists_every_builtin_model_once() {
     let text = String::from_utf8(out.stdout).unwrap();
     let names: Vec<&str> =
         text.lines().filter(|l| l.starts_with("model ")).filter_map(|l| l.split_whitespace().nth(1)).collect();
-    assert_eq!(names, ["reference", "minimal", "v2"], "{text}");
+    assert_eq!(
+        names,
+        [
+            "reference",
+            "minimal",
+            "v2",
+            "stein2019",
+            "kimmel2021",
+            "leon_triana2021",
+            "leon_triana2021_progenitors",
+            "hanson2016"
+        ],
+        "{text}"
+    );
     assert!(text.contains("11 states: E, M, X"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("population eliana")), "{text}");
 }
@@ -128,7 +141,7 @@ fn the_eliana_study_writes_the_default_trial_byte_for_byte() {
 #[test]
 fn study_show_runs_to_the_same_result() {
     let d = scratch("show");
-    for name in ["eliana.toml", "adults-cd28.toml", "dual-cd19-cd22.toml"] {
+    for name in ["eliana.toml", "adults-cd28.toml", "dual-cd19-cd22.toml", "stein2019.toml", "kimmel2021.toml"] {
         let shown = cartkin(&["study", "show", &study(name)]);
         ok(&shown);
         let f = d.join(format!("shown-{name}"));
@@ -559,5 +572,80 @@ fn a_full_disk_stops_the_run_with_an_error_and_leaves_it_incomplete() {
     *fresh.last_mut().unwrap() = &u;
     ok(&cartkin(&fresh));
     same_outputs(&d.join("U"), &d.join("F"));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Every zoo model runs as one patient (`simulate --model NAME`, and a study file with
+/// `model = "NAME"` with a varied parameter) and as a trial; studies/stein2019.toml's summary
+/// carries the population medians the issue names (`tmax_median`, `cmax_copies_median`).
+#[test]
+fn every_zoo_model_runs_as_a_patient_and_in_a_trial() {
+    let d = scratch("zoo");
+    // (model, a positive rate parameter to vary)
+    let zoo = [
+        ("stein2019", "alpha"),
+        ("kimmel2021", "r_N"),
+        ("leon_triana2021", "tau_C"),
+        ("leon_triana2021_progenitors", "tau_C"),
+        ("hanson2016", "d_3"),
+    ];
+    for (m, p) in zoo {
+        let one = cartkin(&["simulate", "--model", m]);
+        ok(&one);
+        let j: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+        assert_eq!(j["model"], m);
+        let cmax = j["endpoints"]["cmax"].as_f64().unwrap();
+        assert!(cmax.is_finite() && cmax > 0.0, "{m}: cmax {cmax}");
+        let out = d.join(format!("one-{m}"));
+        ok(&cartkin(&["simulate", "--model", m, "--out", out.to_str().unwrap()]));
+        let csv = String::from_utf8(read(&out.join(format!("{m}_patient0_trajectory.csv")))).unwrap();
+        assert!(csv.starts_with("t,"), "{m}: {}", &csv[..40.min(csv.len())]);
+        // a study file of the model with between-patient variability of one parameter
+        let f = d.join(format!("{m}.toml"));
+        std::fs::write(
+            &f,
+            format!("model = \"{m}\"\npatients = 40\nseed = 3\nhorizon_days = 60\n[variability]\n{p} = 0.3\n"),
+        )
+        .unwrap();
+        let t = d.join(format!("trial-{m}"));
+        ok(&cartkin(&["trial", f.to_str().unwrap(), "--out", t.to_str().unwrap(), "--quiet"]));
+        let s: serde_json::Value = serde_json::from_slice(&read(&t.join("summary.json"))).unwrap();
+        assert_eq!(s["n_patients"], 40, "{m}");
+        assert_eq!(s["n_failed"], 0, "{m}: {s}");
+        let rows = String::from_utf8(read(&t.join("patients.csv"))).unwrap();
+        let header = rows.lines().next().unwrap();
+        assert!(header.split(',').any(|c| c == p), "{m}: the varied {p} is a column: {header}");
+        // patient 3 of the study file: the same values as its trial row
+        let p3 = cartkin(&["simulate", f.to_str().unwrap(), "--patient", "3"]);
+        ok(&p3);
+        let j: serde_json::Value = serde_json::from_slice(&p3.stdout).unwrap();
+        let cmax3 = j["endpoints"]["cmax"].as_f64().unwrap();
+        let row3 = rows.lines().find(|l| l.starts_with("3,")).unwrap();
+        let col = header.split(',').position(|c| c == "cmax").unwrap();
+        let v: f64 = row3.split(',').nth(col).unwrap().parse().unwrap();
+        assert_eq!(v, cmax3, "{m}: patient 3 alone and in the trial");
+    }
+    let st = d.join("stein");
+    ok(&cartkin(&[
+        "trial",
+        &study("stein2019.toml"),
+        "--patients",
+        "10000",
+        "--seed",
+        "1",
+        "--out",
+        st.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let s: serde_json::Value = serde_json::from_slice(&read(&st.join("summary.json"))).unwrap();
+    let (tmax, cmax) = (s["tmax_median"].as_f64().unwrap(), s["cmax_copies_median"].as_f64().unwrap());
+    // Stein 2019 Table 1: Tmax 9.3 days, Cmax 24,000 copies/ug (medians of a log-normal)
+    assert!((tmax / 9.3 - 1.0).abs() < 0.03 && (cmax / 24000.0 - 1.0).abs() < 0.03, "{tmax} {cmax}");
+    // a zoo study with a key the model does not have is bad input
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "model = \"stein2019\"\npatients = 3\n[typical]\nrho_E = 1.0\n").unwrap();
+    let o = cartkin(&["trial", bad.to_str().unwrap(), "--out", d.join("bad").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rho_E"));
     std::fs::remove_dir_all(&d).ok();
 }

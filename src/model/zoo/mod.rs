@@ -498,3 +498,32 @@ impl crate::trial::PatientSource for ZooPopulation {
         format!("{self:?}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parameter is a `patients.csv` column beside the endpoints and covariates: no name
+    /// may be taken twice (within a model, or by an endpoint or covariate column).
+    #[test]
+    fn parameter_names_are_unique_columns() {
+        let fixed = ["id", "status", "f0", "frac_cd19neg", "dose_cells", "weight_kg", "f_mem", "rhs_evals"];
+        for k in Kind::ALL {
+            let names: Vec<&str> = k.params().iter().map(|p| p.name).collect();
+            for (i, n) in names.iter().enumerate() {
+                assert!(!names[..i].contains(n), "{}: {n} twice", k.info().name);
+                assert!(!fixed.contains(n), "{}: {n} is a fixed column", k.info().name);
+                assert!(
+                    !crate::endpoints::COLUMNS.iter().any(|c| c.name == *n),
+                    "{}: parameter {n} is an endpoint column",
+                    k.info().name
+                );
+            }
+            assert_eq!(Kind::from_name(k.info().name), Some(*k));
+            assert_eq!(k.builtin_variability().len(), names.len());
+            // the typical values are valid and simulate
+            let v = typical(k.params());
+            check_values(k.info().name, k.params(), &v).unwrap();
+        }
+    }
+}

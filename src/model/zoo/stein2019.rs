@@ -26,6 +26,10 @@
 //!
 //! which is the paper's curve exactly (at `Tmax`, `F + S = R0 e^{ρ Tmax} = Cmax`).
 //!
+//! Parameter names are the paper's (`foldx`, `Tmax`, `Cmax`, `alpha`, `FB`, `beta`): a
+//! patient's `Tmax` and `Cmax` are its parameters, distinct from the `tmax` and `cmax`
+//! endpoints (the located peak of the solution) in `patients.csv`.
+//!
 //! Left out, as the issue asks: the paper's covariate factors of tocilizumab and of
 //! corticosteroids on the expansion (both estimated close to 1 and not significant in
 //! Stein 2019); the model has no dose term (the paper found no dose effect on the
@@ -49,14 +53,14 @@ pub const PARAMS: &[Param] = &[
         what: "fold expansion Cmax / R0 (Stein 2019 Table 1, omega^2 2.4)",
     },
     Param {
-        name: "tmax",
+        name: "Tmax",
         value: 9.3,
         unit: "day",
         domain: ParamDomain::Pos,
         what: "time of the peak (Stein 2019 Table 1, omega^2 0.38)",
     },
     Param {
-        name: "cmax",
+        name: "Cmax",
         value: 24000.0,
         unit: "copies/ug",
         domain: ParamDomain::Pos,
@@ -70,7 +74,7 @@ pub const PARAMS: &[Param] = &[
         what: "rate of the fast decline (Stein 2019 Table 1, omega^2 0.91)",
     },
     Param {
-        name: "fb",
+        name: "FB",
         value: 0.0079,
         unit: "1",
         domain: ParamDomain::Unit,
