@@ -40,10 +40,11 @@ fn every_example_of_the_study_docs_is_a_valid_study() {
         let again = Study::parse(&s.to_toml(), "shown", &root.join("tests/data")).unwrap();
         assert_eq!(again.source, s.source, "{full}");
         assert_eq!((again.solver, &again.f0_strata, &again.dose_strata), (s.solver, &s.f0_strata, &s.dose_strata));
-        let summary = match (s.v2_trial(), s.population_trial(), s.table_trial()) {
-            (Some(t), _, _) => t.chunk(8).run(&mut |_| {}, None),
-            (_, Some(t), _) => t.chunk(8).run(&mut |_| {}, None),
-            (_, _, Some(t)) => t.chunk(8).run(&mut |_| {}, None),
+        let summary = match (s.v2_trial(), s.population_trial(), s.table_trial(), s.zoo_trial()) {
+            (Some(t), _, _, _) => t.chunk(8).run(&mut |_| {}, None),
+            (_, Some(t), _, _) => t.chunk(8).run(&mut |_| {}, None),
+            (_, _, Some(t), _) => t.chunk(8).run(&mut |_| {}, None),
+            (_, _, _, Some(t)) => t.chunk(8).run(&mut |_| {}, None),
             _ => unreachable!(),
         };
         assert!(summary.n_patients() > 0 && summary.n_failed() == 0, "{full}");
