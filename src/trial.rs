@@ -818,7 +818,7 @@ impl ExtraSummary {
         Ok(())
     }
 
-    fn to_json(&self, m: &mut Map<String, Value>, q: &mut Map<String, Value>) {
+    fn to_json(&self, m: &mut Map<String, Value>) {
         put_rate(m, "icans_any_rate", &self.icans_any);
         put_rate(m, "icans_severe_rate", &self.icans_severe);
         put_rate(m, "b_aplasia_6m_responders_rate", &self.aplasia_6m);
@@ -830,8 +830,9 @@ impl ExtraSummary {
         m.insert("icans_onset_median".into(), opt(self.icans_onset.quantile(0.5)));
         m.insert("cmax_copies_median".into(), opt(self.cmax_copies.quantile(0.5)));
         m.insert("cure_day_median".into(), opt(self.cure_day.quantile(0.5)));
-        q.insert("cmax_copies".into(), quantiles_json(|p| self.cmax_copies.quantile(p)));
-        q.insert("cure_day".into(), quantiles_json(|p| self.cure_day.quantile(p)));
+        // top-level keys: `quantiles` keeps the keys it had before the zoo
+        m.insert("cmax_copies_quantiles".into(), quantiles_json(|p| self.cmax_copies.quantile(p)));
+        m.insert("cure_day_quantiles".into(), quantiles_json(|p| self.cure_day.quantile(p)));
     }
 }
 
@@ -1127,8 +1128,8 @@ impl TrialSummary {
         m.insert("auc28_median".into(), opt(self.auc28.quantile(0.5)));
         m.insert("peak_il6_median".into(), opt(self.peak_il6.quantile(0.5)));
         m.insert("crs_onset_median".into(), opt(self.crs_onset.quantile(0.5)));
+        self.extra.to_json(&mut m);
         let mut q = Map::new();
-        self.extra.to_json(&mut m, &mut q);
         q.insert("cmax".into(), quantiles_json(|p| self.cmax.quantile(p)));
         q.insert("cmax_fold".into(), quantiles_json(|p| self.cmax_fold.quantile(p)));
         q.insert("auc28".into(), quantiles_json(|p| self.auc28.quantile(p)));

@@ -98,7 +98,7 @@ fn cure_times_of_the_paper_spread() {
     let pop = ZooPopulation::builtin(Kind::Kimmel2021);
     let t = Trial::new(pop, 2000, 1).horizon(365.0).unwrap();
     let s = t.run(&mut |_| {}, None).to_json();
-    let q = |p: &str| s["quantiles"]["cure_day"][p].as_f64().unwrap();
+    let q = |p: &str| s["cure_day_quantiles"][p].as_f64().unwrap();
     println!(
         "cured {} of {}; cure day p05 {} p25 {} median {} p75 {} p95 {}",
         s["cured_rate"],

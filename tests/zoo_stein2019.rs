@@ -83,7 +83,7 @@ fn population_of_table_1() {
     let t = Trial::new(pop, 10_000, 1).horizon(365.0).unwrap();
     let summary = t.run(&mut |_| {}, None);
     let j = summary.to_json();
-    let q = |k: &str, p: &str| j["quantiles"][k][p].as_f64().unwrap();
+    let q = |k: &str, p: &str| j[format!("{k}_quantiles")][p].as_f64().unwrap();
     let (cmax_med, tmax_med) = (j["cmax_copies_median"].as_f64().unwrap(), j["tmax_median"].as_f64().unwrap());
     let (p05, p95) = (q("cmax_copies", "p05"), q("cmax_copies", "p95"));
     let sd = 1.645 * OMEGA2[2].sqrt();
