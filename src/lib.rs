@@ -82,6 +82,8 @@ pub mod ode;
 pub mod patient;
 pub mod population;
 pub mod regimen;
+#[cfg(feature = "sbml")]
+pub mod sbml;
 pub mod scenario;
 pub mod solve;
 pub mod state;

@@ -104,6 +104,27 @@ enum Command {
     },
     /// The built-in models and populations, one line each.
     Models,
+    /// Write a model out for other tools.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// A scenario of the reference model as SBML Level 3 Version 2 with its events
+    /// (docs/SBML.md): load it in libroadrunner, COPASI or tellurium.
+    Sbml {
+        /// The scenario file (the reference JSON format, or TOML with the same content).
+        scenario: PathBuf,
+        /// The model (only `reference` has an SBML export today).
+        #[arg(long, default_value = "reference")]
+        model: String,
+        /// The SBML file to write (atomically; never through a symbolic link).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +182,9 @@ fn main() -> ExitCode {
             cmd_simulate_typical(out.as_deref(), rtol, model.as_deref(), patient)
         }
         Command::Trial(a) => cmd_trial(&a),
+        Command::Export { command: ExportCommand::Sbml { scenario, model, out } } => {
+            cmd_export_sbml(&scenario, &model, &out)
+        }
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Study { command: StudyCommand::Show { study } } => {
             load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
@@ -405,6 +429,37 @@ fn cmd_simulate_typical(out: Option<&Path>, rtol: Option<f64>, model: Option<&st
     t.insert("model".into(), toml::Value::String(m.into()));
     t.insert("population".into(), toml::Value::String("typical".into()));
     simulate_study_patient(Path::new(m), Some(t), out, rtol, Some(m), id)
+}
+
+/// `export sbml`: a reference-model scenario as SBML.
+fn cmd_export_sbml(file: &Path, model: &str, out: &Path) -> Result<(), Fail> {
+    if model != "reference" {
+        let known = cartkin::model::all().iter().any(|m| m.name == model);
+        return Err(Fail::Input(if known {
+            format!("export sbml --model {model}: only the reference model has an SBML export today")
+        } else {
+            format!("export sbml --model {model}: unknown model (cartkin models)")
+        }));
+    }
+    let name = file.display();
+    let sc = if file.extension().is_some_and(|e| e == "toml") {
+        let t = read_toml(file)?;
+        let json = serde_json::to_string(&t).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+        Scenario::from_json_str(&json)
+    } else {
+        Scenario::from_path(file)
+    }
+    .map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let doc = cartkin::sbml::scenario(&sc).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let fname = out
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| Fail::Input(format!("--out {}: not a file name", out.display())))?;
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    rundir::write_atomic(dir, fname, doc.to_xml().as_bytes())
 }
 
 /// The most worker threads a run may ask for: 4 per core.

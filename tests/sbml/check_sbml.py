@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""The SBML export checked by independent tools: every reference scenario of tests/data
+(S1-S8) and patients of the 200-patient reference population are exported with
+`cartkin export sbml`, validated by libsbml (0 errors; warnings listed) and simulated by
+libroadrunner (CVODE, rtol 1e-10, atol 1e-10 x the MODEL.md section-2 scales), then compared
+with the shared reference solution (tests/data, a copy of ../shared/reference):
+
+- trajectories on the integer days (E, M, X, B, G, I, I_eff and every blast column): within
+  1e-6 of each column's maximum (README "Tolerances", tight: 1e-6 relative per column);
+  a day that is also an event time is left out (the reference row holds the state after the
+  events there);
+- the event log: the same kinds in the same order (exact), every time within the README's
+  tight bound: crossing times (reactive tocilizumab, steroid start) max(1e-6 day, 1e-6 /
+  |d ln I_eff/dt|), extinctions 1e-5 day, window ends as their dose; infusions and
+  prophylactic doses are the scenario's own times.
+
+Usage: check_sbml.py --cartkin BIN [--patients N] [--ids 142,123,98,...]
+Exit 0 when everything holds; one line per scenario / patient; the worst margins at the end.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import libsbml
+import numpy as np
+import roadrunner
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.normpath(os.path.join(HERE, "..", "data"))
+PHENOTYPES = ["CD19+CD22+", "CD19-CD22+", "CD19+CD22-", "CD19-CD22-"]
+SCALES = {"E": 1e8, "M": 1e8, "X": 1e8, "B": 1e8, "Q": 1e8, "G": 5.0, "I": 5.0}
+# the Rust event log's order at one instant (src/solve/mod.rs)
+RANK = {"extinction": 0, "infusion": 1, "toci_dose:prophylactic": 2, "toci_end": 3, "steroid_end": 4,
+        "toci_dose:reactive": 5, "steroid_start": 6}
+
+
+def pid(ph):
+    """cartkin's SBML id of a phenotype (docs/SBML.md)."""
+    return ph.replace("+CD", "pos_CD").replace("-CD", "neg_CD").replace("+", "pos").replace("-", "neg")
+
+
+def export(cartkin, scenario, out):
+    r = subprocess.run([cartkin, "export", "sbml", scenario, "--out", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"export failed: {r.stderr.strip()}")
+
+
+def validate(xml):
+    doc = libsbml.readSBMLFromFile(xml)
+    doc.checkConsistency()
+    errors, warnings = [], []
+    for i in range(doc.getNumErrors()):
+        e = doc.getError(i)
+        (errors if e.getSeverity() >= libsbml.LIBSBML_SEV_ERROR else warnings).append(
+            f"{e.getCategoryAsString()}: {e.getShortMessage()}")
+    return errors, warnings
+
+
+def runner(xml):
+    rr = roadrunner.RoadRunner(xml)
+    it = rr.integrator
+    it.relative_tolerance = 1e-10
+    it.maximum_num_steps = 1_000_000
+    ids = list(rr.model.getGlobalParameterIds())
+    states = [v for v in ids if v in SCALES or v.startswith("lnL_")]
+    for v in states:
+        sc = SCALES.get(v, 1.0)   # lnL_*: 1
+        it.setIndividualTolerance(v, 1e-10 * sc)
+    return rr
+
+
+def recorded_events(rr, sc):
+    """The event log from the file's recorders (and the scenario's own scheduled times)."""
+    g = {k: rr[k] for k in rr.model.getGlobalParameterIds()}
+    ev = []
+    for d in sc["product"]["schedule"]:
+        ev.append((float(d["t"]), "infusion", None))
+    toci = sc["policies"]["tocilizumab"]
+    if toci["policy"] == "prophylactic":
+        for t in toci.get("times", []):
+            ev.append((float(t), "toci_dose:prophylactic", None))
+    for ph in PHENOTYPES:
+        k = f"ext_day_{pid(ph)}"
+        if k in g and g[k] >= 0:
+            ev.append((g[k], "extinction", ph))
+    for k, v in g.items():
+        if k.startswith("toci_day_") and v >= 0:
+            ev.append((v, "toci_dose:reactive", None))
+        if k.startswith("toci_end_day_") and v >= 0:
+            ev.append((v, "toci_end", None))
+    if g.get("ster_day", -1) >= 0:
+        ev.append((g["ster_day"], "steroid_start", None))
+    if g.get("ster_end_day", -1) >= 0:
+        ev.append((g["ster_end_day"], "steroid_end", None))
+    horizon = float(sc["horizon"])
+    ev = [e for e in ev if e[0] <= horizon + 1e-9]
+    ev.sort(key=lambda e: (round(e[0], 9), RANK[e[1]]))
+    return ev
+
+
+def reference_events(events):
+    out = []
+    for e in events:
+        k = e["kind"]
+        if k == "toci_dose":
+            k = f"toci_dose:{e.get('trigger', 'reactive')}"
+        out.append((float(e["t"]), k, e.get("phenotype")))
+    return out
+
+
+def slope_ln_ieff(xml, t):
+    """|d ln I_eff/dt| just before t, from the file's own solution (for the crossing bound)."""
+    rr = runner(xml)
+    h = 1e-4
+    out = rr.simulate(0.0, t - h, 3, ["time", "I_eff"])
+    a = np.asarray(out)
+    y0, y1 = a[-2, 1], a[-1, 1]
+    return abs(math.log(y1 / y0) / (a[-1, 0] - a[-2, 0])) if y0 > 0 and y1 > 0 else 0.0
+
+
+def compare_events(xml, got, want):
+    if [(k, p) for _, k, p in got] != [(k, p) for _, k, p in want]:
+        return f"event kinds differ: {[k for _, k, _ in got]} vs {[k for _, k, _ in want]}", 0.0
+    worst = 0.0
+    for (tg, k, _), (tw, _, _) in zip(got, want):
+        if k == "extinction":
+            bound = 1e-5
+        elif k in ("toci_dose:reactive", "steroid_start") and tw > 0:
+            s = slope_ln_ieff(xml, tw)
+            bound = max(1e-6, 1e-6 / s) if s > 0 else 1e-3
+        elif k in ("toci_end", "steroid_end"):
+            bound = 1e-5   # a dose time + the window: inherits the dose's (tight) bound
+        else:
+            bound = 1e-12
+        worst = max(worst, abs(tg - tw) / bound)
+        if abs(tg - tw) > bound:
+            return f"{k} at {tg!r} vs {tw!r} (bound {bound:.1e})", worst
+    return None, worst
+
+
+def trajectory_error(xml, traj_csv, event_times, phs):
+    ref = np.genfromtxt(traj_csv, delimiter=",", names=True, deletechars="")
+    t = ref["t"]
+    keep = (np.abs(t - np.round(t)) < 1e-9) & np.r_[True, np.diff(t) > 0]
+    days = t[keep]
+    at_event = np.array([any(abs(d - e) < 1e-9 for e in event_times) for d in days])
+    cols = ["E", "M", "X", "B", "G", "I", "I_eff"] + [f"L_{ph}" for ph in phs]
+    ids = ["E", "M", "X", "B", "G", "I", "I_eff"] + [f"L_{pid(ph)}" for ph in phs]
+    rr = runner(xml)   # a fresh load: reset() does not restore parameters that events changed
+    out = np.asarray(rr.simulate(0.0, float(days[-1]), len(days), ["time"] + ids))
+    worst = (0.0, "")
+    for j, (c, i) in enumerate(zip(cols, ids)):
+        w = ref[c][keep]
+        scale = max(np.abs(w).max(), 1e-300)
+        e = (np.abs(out[:, j + 1] - w) / scale)[~at_event]
+        if e.size and e.max() > worst[0]:
+            worst = (float(e.max()), c)
+    return worst
+
+
+def scenario_check(cartkin, path, tmp):
+    sc = json.load(open(path))
+    name = os.path.basename(path)[:-5]
+    xml = os.path.join(tmp, f"{name}.xml")
+    export(cartkin, path, xml)
+    errors, warnings = validate(xml)
+    if errors:
+        return False, f"{name}: libsbml {len(errors)} errors, first: {errors[0]}", warnings
+    rr = runner(xml)
+    rr.simulate(0.0, float(sc["horizon"]), 2)
+    got = recorded_events(rr, sc)
+    want = reference_events(json.load(open(os.path.join(DATA, f"{name}_endpoints.json")))["events"])
+    msg, ev_margin = compare_events(xml, got, want)
+    if msg:
+        return False, f"{name}: {msg}", warnings
+    phs = [ph for ph in PHENOTYPES if sc["initial_state"]["L"].get(ph, 0.0) > 0.0]
+    err, col = trajectory_error(xml, os.path.join(DATA, f"{name}_trajectory.csv"), [e[0] for e in want], phs)
+    ends = json.load(open(os.path.join(DATA, f"{name}_endpoints.json")))["endpoints"]
+    emsg, e_worst = endpoint_errors(xml, sc, ends, phs)
+    if emsg:
+        return False, f"{name}: {emsg}", warnings
+    ok = err <= 1e-6
+    return ok, (f"{name}: {len(want)} events as the reference (worst time {ev_margin:.2f} of its bound); "
+                f"trajectory worst {col} {err:.1e} of its maximum (bound 1e-6); "
+                f"day-28 and horizon endpoints worst {e_worst:.2f} of their bound"), warnings
+
+
+def state_at(xml, t, ids):
+    """The file's solution at time t (a fresh load; the last output row)."""
+    rr = runner(xml)
+    out = np.asarray(rr.simulate(0.0, t, 2, ["time"] + ids))
+    return dict(zip(ids, out[-1, 1:]))
+
+
+def endpoint_errors(xml, sc, ends, phs):
+    """The endpoints that are values of the solution at day 28 and at the horizon (README
+    tight bound: 1e-6 relative, and 1 cell absolute for cell counts): auc28 (the state Q),
+    f_day28, Ltot_day28, B_day28, C_end, M_end, B_end, Ltot_end."""
+    H = float(sc["parameters"].get("H", 5e11))
+    Ls = [f"L_{pid(ph)}" for ph in phs]
+    d28 = state_at(xml, 28.0, ["Q", "B"] + Ls)
+    end = state_at(xml, float(sc["horizon"]), ["E", "M", "X", "B"] + Ls)
+    l28 = sum(d28[k] for k in Ls)
+    lend = sum(end[k] for k in Ls)
+    got = {"auc28": d28["Q"], "f_day28": l28 / (l28 + H), "Ltot_day28": l28, "B_day28": d28["B"],
+           "C_end": end["E"] + end["M"] + end["X"], "M_end": end["M"], "B_end": end["B"], "Ltot_end": lend}
+    worst = 0.0
+    for k, g in got.items():
+        w = ends.get(k)
+        if w is None:
+            continue
+        cells = k not in ("auc28", "f_day28")
+        bound = max(1e-6 * abs(w), 1.0 if cells else 0.0)
+        if k == "f_day28":
+            bound = max(bound, 1e-6 * 1.0 / H)   # 1 cell of the marrow
+        worst = max(worst, abs(g - w) / bound if bound > 0 else 0.0)
+        if abs(g - w) > bound:
+            return f"{k} {g!r} vs {w!r} (bound {bound:.1e})", worst
+    return None, worst
+
+
+def population_scenario(row):
+    """A reference-format scenario of a row of population_200.csv (README: REF-1 with the
+    row's rho_E, k_kill, r_L, delta_E, p_I, blasts and dose; the S1 product and policies)."""
+    s1 = json.load(open(os.path.join(DATA, "S1_nominal.json")))
+    sc = json.loads(json.dumps(s1))
+    sc["name"] = f"patient_{row['id']}"
+    for k in ["rho_E", "k_kill", "r_L", "delta_E", "p_I"]:
+        sc["parameters"][k] = float(row[k])
+    L = {}
+    for ph in PHENOTYPES:
+        v = float(row.get(f"L0_{ph}", 0.0) or 0.0)
+        if v > 0:
+            L[ph] = v
+    sc["initial_state"]["L"] = L
+    sc["product"]["schedule"] = [{"t": 0.0, "cells": float(row["dose"])}]
+    return sc
+
+
+def population_events(row):
+    """The reference endpoints' event times of a population patient (population_200_endpoints.csv)."""
+    ev = {}
+    for k in ["toci_day_1", "steroid_day", "n_toci_doses"] + [f"extinction_day_{ph}" for ph in PHENOTYPES]:
+        v = row.get(k, "")
+        ev[k] = float(v) if v not in ("", None) else None
+    return ev
+
+
+def patient_check(cartkin, row, ref, tmp):
+    sc = population_scenario(row)
+    path = os.path.join(tmp, f"{sc['name']}.json")
+    json.dump(sc, open(path, "w"))
+    xml = os.path.join(tmp, f"{sc['name']}.xml")
+    export(cartkin, path, xml)
+    errors, _ = validate(xml)
+    if errors:
+        return False, f"{sc['name']}: libsbml {len(errors)} errors, first: {errors[0]}"
+    rr = runner(xml)
+    rr.simulate(0.0, float(sc["horizon"]), 2)
+    got = recorded_events(rr, sc)
+    want = population_events(ref)
+    toci = [t for t, k, _ in got if k == "toci_dose:reactive"]
+    ster = [t for t, k, _ in got if k == "steroid_start"]
+    checks = [("toci_day_1", toci[0] if toci else None, True), ("steroid_day", ster[0] if ster else None, True)]
+    for ph in PHENOTYPES:
+        e = [t for t, k, p in got if k == "extinction" and p == ph]
+        checks.append((f"extinction_day_{ph}", e[0] if e else None, False))
+    worst = 0.0
+    for key, g, crossing in checks:
+        w = want.get(key)
+        if (g is None) != (w is None):
+            return False, f"{sc['name']}: {key} {g} vs reference {w}"
+        if g is None:
+            continue
+        if crossing:
+            s = slope_ln_ieff(xml, w)
+            bound = max(1e-6, 1e-6 / s) if s > 0 else 1e-3
+        else:
+            bound = 1e-5
+        worst = max(worst, abs(g - w) / bound)
+        if abs(g - w) > bound:
+            return False, f"{sc['name']}: {key} {g!r} vs {w!r} (bound {bound:.1e})"
+    n = int(want["n_toci_doses"] or 0)
+    if len(toci) != n:
+        return False, f"{sc['name']}: {len(toci)} reactive doses, reference {n}"
+    phs = [ph for ph in PHENOTYPES if sc["initial_state"]["L"].get(ph, 0.0) > 0.0]
+    ends = {k: float(ref[k]) for k in ("auc28", "f_day28") if ref.get(k, "") != ""}
+    emsg, e_worst = endpoint_errors(xml, sc, ends, phs)
+    if emsg:
+        return False, f"{sc['name']}: {emsg}"
+    return True, (f"{sc['name']}: event days as the reference (worst {worst:.2f} of its bound), "
+                  f"auc28 and f_day28 (worst {e_worst:.2f} of their bound)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cartkin", required=True)
+    ap.add_argument("--patients", type=int, default=50, help="population patients (the listed ids first)")
+    ap.add_argument("--ids", default="142,123,98")
+    a = ap.parse_args()
+    fails = 0
+    warn_kinds = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in sorted(os.listdir(DATA)):
+            if f.startswith("S") and f.endswith(".json") and not f.endswith("_endpoints.json"):
+                ok, msg, warnings = scenario_check(a.cartkin, os.path.join(DATA, f), tmp)
+                warn_kinds.update(warnings)
+                print(("ok   " if ok else "FAIL ") + msg)
+                fails += not ok
+        # negative control: the same comparison on a file with k_kill 1% off must fail
+        s1 = os.path.join(DATA, "S1_nominal.json")
+        xml = os.path.join(tmp, "S1_nominal.xml")
+        bad = os.path.join(tmp, "control.xml")
+        text = open(xml).read()
+        key = '<parameter id="k_kill" value="2.0"'
+        assert key in text, "k_kill not found in the exported S1"
+        open(bad, "w").write(text.replace(key, '<parameter id="k_kill" value="2.02"'))
+        sc1 = json.load(open(s1))
+        ev1 = reference_events(json.load(open(os.path.join(DATA, "S1_nominal_endpoints.json")))["events"])
+        phs1 = [ph for ph in PHENOTYPES if sc1["initial_state"]["L"].get(ph, 0.0) > 0.0]
+        err, col = trajectory_error(bad, os.path.join(DATA, "S1_nominal_trajectory.csv"), [e[0] for e in ev1], phs1)
+        if err <= 1e-6:
+            print(f"FAIL control: k_kill 1% off still passes ({col} {err:.1e})")
+            fails += 1
+        else:
+            print(f"ok   control: k_kill 1% off is caught ({col} {err:.1e} of its maximum)")
+        rows = {r["id"]: r for r in csv.DictReader(open(os.path.join(DATA, "population_200.csv")))}
+        refs = {r["id"]: r for r in csv.DictReader(open(os.path.join(DATA, "population_200_endpoints.csv")))}
+        first = [i for i in a.ids.split(",") if i]
+        ids = first + [i for i in rows if i not in first]
+        n_ok = 0
+        for i in ids[: a.patients]:
+            ok, msg = patient_check(a.cartkin, rows[i], refs[i], tmp)
+            if ok:
+                n_ok += 1
+                if i in first:
+                    print("ok   " + msg)
+            else:
+                print("FAIL " + msg)
+            fails += not ok
+        print(f"{'ok  ' if n_ok == min(a.patients, len(ids)) else 'FAIL'} population: {n_ok} of "
+              f"{min(a.patients, len(ids))} patients (ids {', '.join(ids[:a.patients][:6])}, ...): reactive "
+              "doses, steroid day, extinction days, auc28 and f_day28 as the reference")
+    if warn_kinds:
+        print(f"libsbml warnings ({len(warn_kinds)} kinds):")
+        for w in sorted(warn_kinds):
+            print(f"  {w}")
+    print("SBML export: " + ("every check holds" if fails == 0 else f"{fails} failures"))
+    sys.exit(1 if fails else 0)
+
+
+if __name__ == "__main__":
+    main()
