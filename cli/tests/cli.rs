@@ -649,3 +649,41 @@ fn every_zoo_model_runs_as_a_patient_and_in_a_trial() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("rho_E"));
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `export sbml`: a scenario's SBML file written atomically; bad input is exit 2 with one
+/// line and no file (another model, a missing scenario, a bad scenario); a symbolic link
+/// is never written through.
+#[test]
+fn export_sbml_writes_a_file_and_refuses_bad_input() {
+    let d = scratch("sbml");
+    let s1 = root().join("tests/data/S1_nominal.json");
+    let out = d.join("S1.xml");
+    ok(&cartkin(&["export", "sbml", s1.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let xml = String::from_utf8(read(&out)).unwrap();
+    assert!(xml.contains("<sbml xmlns=\"http://www.sbml.org/sbml/level3/version2/core\""));
+    assert!(xml.contains("<rateRule variable=\"E\">"));
+    for (args, want) in [
+        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "v2", "--out"], "only the reference model"),
+        (vec!["export", "sbml", "no/such/file.json", "--out"], "no/such/file.json"),
+    ] {
+        let target = d.join("bad.xml");
+        let mut a = args.clone();
+        a.push(target.to_str().unwrap());
+        let o = cartkin(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want) && err.lines().count() == 1, "{err}");
+        assert!(!target.exists());
+    }
+    #[cfg(unix)]
+    {
+        let real = d.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let o = cartkin(&["export", "sbml", s1.to_str().unwrap(), "--out", link.join("x.xml").to_str().unwrap()]);
+        assert_ne!(o.status.code(), Some(0));
+        assert!(!real.join("x.xml").exists(), "written through a symbolic link");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -108,7 +108,7 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
         let b = blasts[ph.index()];
         alive0.push(!(ln_ext.is_some() && b <= p.n_ext));
     }
-    let pro0 = prophylactic.iter().any(|&t| t == 0.0);
+    let pro0 = prophylactic.contains(&0.0);
     let mut t0 = if pro0 { 1.0 } else { 0.0 };
     let mut toci_end0 = if pro0 { rules.toci_window_days } else { -1.0 };
     let (mut s0, mut ster_end0, mut ster_day0) = (0.0, -1.0, -1.0);
