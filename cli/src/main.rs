@@ -124,6 +124,10 @@ enum ExportCommand {
         /// The SBML file to write (atomically; never through a symbolic link).
         #[arg(long)]
         out: PathBuf,
+        /// Add the endpoint observers: events that record the located maxima, the CRS
+        /// threshold days, the relapse day and the B-cell recovery day (docs/SBML.md).
+        #[arg(long)]
+        endpoints: bool,
     },
 }
 
@@ -182,8 +186,8 @@ fn main() -> ExitCode {
             cmd_simulate_typical(out.as_deref(), rtol, model.as_deref(), patient)
         }
         Command::Trial(a) => cmd_trial(&a),
-        Command::Export { command: ExportCommand::Sbml { scenario, model, out } } => {
-            cmd_export_sbml(&scenario, &model, &out)
+        Command::Export { command: ExportCommand::Sbml { scenario, model, out, endpoints } } => {
+            cmd_export_sbml(&scenario, &model, &out, endpoints)
         }
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Study { command: StudyCommand::Show { study } } => {
@@ -432,7 +436,7 @@ fn cmd_simulate_typical(out: Option<&Path>, rtol: Option<f64>, model: Option<&st
 }
 
 /// `export sbml`: a reference-model scenario as SBML.
-fn cmd_export_sbml(file: &Path, model: &str, out: &Path) -> Result<(), Fail> {
+fn cmd_export_sbml(file: &Path, model: &str, out: &Path, endpoints: bool) -> Result<(), Fail> {
     if model != "reference" {
         let known = cartkin::model::all().iter().any(|m| m.name == model);
         return Err(Fail::Input(if known {
@@ -450,7 +454,8 @@ fn cmd_export_sbml(file: &Path, model: &str, out: &Path) -> Result<(), Fail> {
         Scenario::from_path(file)
     }
     .map_err(|e| Fail::Input(format!("{name}: {e}")))?;
-    let doc = cartkin::sbml::scenario(&sc).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
+    let opt = cartkin::sbml::Options { endpoints };
+    let doc = cartkin::sbml::scenario_with(&sc, &opt).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
     let fname = out
         .file_name()
         .and_then(|f| f.to_str())

@@ -18,7 +18,7 @@
 pub mod math;
 mod reference;
 
-pub use reference::{phenotype_id, scenario};
+pub use reference::{phenotype_id, scenario, scenario_with, Options};
 
 use math::{write_math, Ex};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};

@@ -29,6 +29,27 @@ const MAX_REACTIVE: u32 = 16;
 /// # Errors
 /// [`SbmlError::Unsupported`] for more than 16 reactive tocilizumab doses.
 pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
+    scenario_with(sc, &Options::default())
+}
+
+/// What the export adds to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Endpoint observers: events that record the located maxima of `C` (over the horizon)
+    /// and of `I`, `G` and `I_eff` (up to day 28) with their times, the days the CRS
+    /// thresholds `theta_1..4` are reached (up to day 28), the relapse day (the first time
+    /// after day 28 that the blasts reach the CR level) and the B-cell recovery day: the
+    /// recorders `cmax`, `tmax`, `peak_il6`, `t_peak_il6`, `peak_ifng`, `t_peak_ifng`,
+    /// `peak_signal`, `t_peak_signal`, `thr_day_1..4`, `relapse_day`, `relL_<phenotype>`,
+    /// `b_recovery_day` (-1: never).
+    pub endpoints: bool,
+}
+
+/// [`scenario`] with options (e.g. the endpoint observers).
+///
+/// # Errors
+/// [`SbmlError::Unsupported`] for more than 16 reactive tocilizumab doses.
+pub fn scenario_with(sc: &Scenario, opt: &Options) -> Result<Document, SbmlError> {
     let p = sc.params();
     let reg = sc.regimen();
     let rules = reg.rules();
@@ -236,6 +257,46 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
         d.rate_rules.push((format!("lnL_{id}"), s(format!("alive_{id}")) * (s("grow") - s(format!("kpc_{id}")))));
     }
 
+    if opt.endpoints {
+        // the rates of C, G and I (their downward zeros are the maxima)
+        d.assignment_rules.push((
+            "dCdt".into(),
+            ((s("rho_E") * s("u") * s("s") + s("h")) * s("phi") - s("delta_E")) * s("E")
+                - s("delta_M") * s("M")
+                - s("delta_X") * s("X"),
+        ));
+        let (_, dg) =
+            d.rate_rules.iter().find(|(v, _)| v == "G").cloned().unwrap_or_else(|| unreachable!("G has a rate rule"));
+        let (_, di) =
+            d.rate_rules.iter().find(|(v, _)| v == "I").cloned().unwrap_or_else(|| unreachable!("I has a rate rule"));
+        d.assignment_rules.push(("dGdt".into(), dg));
+        d.assignment_rules.push(("dIdt".into(), di));
+        for v in ["dCdt", "dGdt", "dIdt"] {
+            d.variable(v, 0.0, None);
+        }
+        d.constant("b_recovery", defs.b_recovery, Some("cell"));
+        let cr = defs.cr_fraction;
+        d.constant("L_relapse", cr * p.h / (1.0 - cr), Some("cell"));
+        let c0 = e0 + m0 + x0;
+        let ieff_pre = i0 * (1.0 - p.eps_t * if pro0 { 1.0 } else { 0.0 });
+        d.variable("cmax", c0, Some("cell"));
+        d.variable("tmax", 0.0, Some("day"));
+        d.variable("peak_il6", i0, Some("pg_per_mL"));
+        d.variable("t_peak_il6", 0.0, Some("day"));
+        d.variable("peak_ifng", g0, Some("pg_per_mL"));
+        d.variable("t_peak_ifng", 0.0, Some("day"));
+        d.variable("peak_signal", ieff_pre, Some("pg_per_mL"));
+        d.variable("t_peak_signal", 0.0, Some("day"));
+        for (k, th) in defs.crs_thresholds.iter().enumerate() {
+            d.variable(&format!("thr_day_{}", k + 1), if ieff_pre >= *th { 0.0 } else { -1.0 }, Some("day"));
+        }
+        d.variable("relapse_day", -1.0, Some("day"));
+        d.variable("b_recovery_day", -1.0, Some("day"));
+        for id in &ids {
+            d.variable(&format!("relL_{id}"), 0.0, Some("cell"));
+        }
+    }
+
     // ---- events, highest priority first at one instant (MODEL.md section 4)
     // event ids share the SId namespace with the parameters: `ev_` keeps them apart
     let ev = |id: String, trigger: Ex, priority: f64, assignments: Vec<(String, Ex)>| EventDef {
@@ -246,13 +307,40 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
         priority,
         assignments,
     };
+    // candidates of the maxima offered at an event (the values there, before its
+    // assignments): C over the horizon, I, G and I_eff up to day 28; the first time of the
+    // largest value is kept (the peers' encoding, ../shared/peers/peer_roadrunner_full.py)
+    let obs = opt.endpoints;
+    let cand = |c: Ex, ieff: Ex, what: &str| -> Vec<(String, Ex)> {
+        let mut a: Vec<(String, Ex)> = Vec::new();
+        if !obs {
+            return a;
+        }
+        let pk = gt(s("before28"), n(0.5));
+        if what.contains('C') {
+            a.push(("tmax".into(), ite(gt(c.clone(), s("cmax")), Ex::Time, s("tmax"))));
+            a.push(("cmax".into(), max(s("cmax"), c)));
+        }
+        for (key, sym, pv, tv) in [
+            ('I', s("I"), "peak_il6", "t_peak_il6"),
+            ('G', s("G"), "peak_ifng", "t_peak_ifng"),
+            ('S', ieff, "peak_signal", "t_peak_signal"),
+        ] {
+            if what.contains(key) {
+                a.push((tv.into(), ite(and(vec![pk.clone(), gt(sym.clone(), s(pv))]), Ex::Time, s(tv))));
+                a.push((pv.into(), ite(pk.clone(), max(s(pv), sym), s(pv))));
+            }
+        }
+        a
+    };
+    let all = |c: Ex| cand(c, s("I_eff"), "CIGS");
     if ln_ext.is_some() {
         for id in &ids {
             d.events.push(ev(
                 format!("extinction_{id}"),
                 and(vec![leq(s(format!("lnL_{id}")), s("ln_n_ext")), gt(s(format!("alive_{id}")), n(0.5))]),
                 100.0,
-                vec![(format!("alive_{id}"), n(0.0)), (format!("ext_day_{id}"), Ex::Time)],
+                [vec![(format!("alive_{id}"), n(0.0)), (format!("ext_day_{id}"), Ex::Time)], all(s("C"))].concat(),
             ));
         }
     }
@@ -264,7 +352,15 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             format!("infusion_{}", k + 1),
             geq(Ex::Time, s(format!("t_infusion_{}", k + 1))),
             90.0,
-            vec![("E".into(), s("E") + (n(1.0) - s("f_mem")) * c.clone()), ("M".into(), s("M") + s("f_mem") * c)],
+            [
+                vec![
+                    ("E".into(), s("E") + (n(1.0) - s("f_mem")) * c.clone()),
+                    ("M".into(), s("M") + s("f_mem") * c.clone()),
+                ],
+                // C just after the infusion (the larger side of the jump)
+                all(s("C") + c),
+            ]
+            .concat(),
         ));
     }
     for (k, t) in later_pro.iter().enumerate() {
@@ -273,7 +369,8 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             format!("toci_prophylactic_{}", k + 1),
             geq(Ex::Time, s(format!("t_prophylactic_{}", k + 1))),
             80.0,
-            vec![("T".into(), n(1.0)), ("toci_end".into(), max(s("toci_end"), Ex::Time + s("tau_T")))],
+            [vec![("T".into(), n(1.0)), ("toci_end".into(), max(s("toci_end"), Ex::Time + s("tau_T")))], all(s("C"))]
+                .concat(),
         ));
     }
     if n_ends > 0 {
@@ -283,6 +380,8 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             a.push((slot.clone(), ite(Ex::Op("eq", vec![s("n_toci_end"), n((k - 1) as f64)]), Ex::Time, s(slot))));
         }
         a.push(("n_toci_end".into(), s("n_toci_end") + n(1.0)));
+        // I_eff just after the wear-off is I
+        a.extend(cand(s("C"), s("I"), "CIGS"));
         d.events.push(ev("toci_end".into(), geq(Ex::Time, s("toci_end")), 70.0, a));
     }
     if reactive_ster {
@@ -290,7 +389,7 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             "steroid_end".into(),
             geq(Ex::Time, s("ster_end")),
             60.0,
-            vec![("S".into(), n(0.0)), ("ster_end_day".into(), Ex::Time)],
+            [vec![("S".into(), n(0.0)), ("ster_end_day".into(), Ex::Time)], all(s("C"))].concat(),
         ));
         d.events.push(ev(
             "steroid_start".into(),
@@ -301,7 +400,10 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
                 ("ster_given".into(), n(1.0)),
                 ("ster_end".into(), Ex::Time + s("tau_S")),
                 ("ster_day".into(), Ex::Time),
-            ],
+            ]
+            .into_iter()
+            .chain(all(s("C")))
+            .collect(),
         ));
     }
     if n_reactive > 0 {
@@ -311,6 +413,8 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             a.push((slot.clone(), ite(Ex::Op("eq", vec![s("toci_given"), n(f64::from(k - 1))]), Ex::Time, s(slot))));
         }
         a.push(("toci_given".into(), s("toci_given") + n(1.0)));
+        // I_eff just before the dose
+        a.extend(all(s("C")));
         d.events.push(ev(
             "toci_reactive".into(),
             and(vec![geq(s("I_eff"), s("theta_toci")), lt(s("toci_given"), s("n_toci"))]),
@@ -318,11 +422,54 @@ pub fn scenario(sc: &Scenario) -> Result<Document, SbmlError> {
             a,
         ));
     }
+    if obs {
+        let pk = gt(s("before28"), n(0.5));
+        let after = lt(s("before28"), n(0.5));
+        for k in 1..=4 {
+            let day = format!("thr_day_{k}");
+            d.events.push(ev(
+                format!("crs_threshold_{k}"),
+                and(vec![geq(s("I_eff"), s(format!("theta_{k}"))), lt(s(day.clone()), n(0.0)), pk.clone()]),
+                51.0 - k as f64,
+                [vec![(day, Ex::Time)], cand(s("C"), s("I_eff"), "S")].concat(),
+            ));
+        }
+        d.events.push(ev(
+            "max_ifng".into(),
+            and(vec![lt(s("dGdt"), n(0.0)), pk.clone()]),
+            22.0,
+            cand(s("C"), s("I_eff"), "G"),
+        ));
+        d.events.push(ev(
+            "max_il6".into(),
+            and(vec![lt(s("dIdt"), n(0.0)), pk.clone()]),
+            21.0,
+            cand(s("C"), s("I_eff"), "IS"),
+        ));
+        d.events.push(ev("max_car_t".into(), lt(s("dCdt"), n(0.0)), 20.0, cand(s("C"), s("I_eff"), "C")));
+        let mut rel = vec![("relapse_day".into(), Ex::Time)];
+        for id in &ids {
+            rel.push((format!("relL_{id}"), s(format!("L_{id}"))));
+        }
+        d.events.push(ev(
+            "relapse".into(),
+            and(vec![geq(s("L_tot"), s("L_relapse")), after.clone(), lt(s("relapse_day"), n(0.0))]),
+            12.0,
+            rel,
+        ));
+        d.events.push(ev(
+            "b_recovery".into(),
+            and(vec![geq(s("B"), s("b_recovery")), after, lt(s("b_recovery_day"), n(0.0))]),
+            11.0,
+            vec![("b_recovery_day".into(), Ex::Time)],
+        ));
+    }
+    // day 28: the AUC stops (and the peaks of I, G, I_eff take their day-28 value)
     d.events.push(ev(
         "assessment_day".into(),
         geq(Ex::Time, s("day_assessment")),
         1.0,
-        vec![("before28".into(), n(0.0))],
+        [cand(s("C"), s("I_eff"), "IGS"), vec![("before28".into(), n(0.0))]].concat(),
     ));
     Ok(d)
 }

@@ -45,7 +45,7 @@ def pid(ph):
 
 
 def export(cartkin, scenario, out):
-    r = subprocess.run([cartkin, "export", "sbml", scenario, "--out", out], capture_output=True, text=True)
+    r = subprocess.run([cartkin, "export", "sbml", scenario, "--endpoints", "--out", out], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"export failed: {r.stderr.strip()}")
 
@@ -113,11 +113,12 @@ def reference_events(events):
     return out
 
 
-def slope_ln_ieff(xml, t):
-    """|d ln I_eff/dt| just before t, from the file's own solution (for the crossing bound)."""
+def slope_ln_ieff(xml, t, sym="I_eff"):
+    """|d ln y/dt| just before t (y = I_eff, L_tot or B), from the file's own solution (for
+    the README's crossing bound)."""
     rr = runner(xml)
     h = 1e-4
-    out = rr.simulate(0.0, t - h, 3, ["time", "I_eff"])
+    out = rr.simulate(0.0, t - h, 3, ["time", sym])
     a = np.asarray(out)
     y0, y1 = a[-2, 1], a[-1, 1]
     return abs(math.log(y1 / y0) / (a[-1, 0] - a[-2, 0])) if y0 > 0 and y1 > 0 else 0.0
@@ -184,10 +185,111 @@ def scenario_check(cartkin, path, tmp):
     emsg, e_worst = endpoint_errors(xml, sc, ends, phs)
     if emsg:
         return False, f"{name}: {emsg}", warnings
+    omsg, o_worst, n_obs = compare_observed(xml, observed_endpoints(xml, sc, phs), ends)
+    if n_obs < 17:
+        omsg = omsg or f"only {n_obs} observed endpoints compared"
+    if omsg:
+        return False, f"{name}: {omsg}", warnings
+    e_worst = max(e_worst, o_worst)
     ok = err <= 1e-6
     return ok, (f"{name}: {len(want)} events as the reference (worst time {ev_margin:.2f} of its bound); "
                 f"trajectory worst {col} {err:.1e} of its maximum (bound 1e-6); "
-                f"day-28 and horizon endpoints worst {e_worst:.2f} of their bound"), warnings
+                f"{n_obs} observed and 8 state endpoints, worst {e_worst:.2f} of their bound"), warnings
+
+
+def observed_endpoints(xml, sc, phs):
+    """The endpoints the file's observers record (export --endpoints), in the reference's
+    names, plus those derived from them and from the day-28 state."""
+    rr = runner(xml)
+    rr.simulate(0.0, float(sc["horizon"]), 2)
+    g = {k: rr[k] for k in rr.model.getGlobalParameterIds()}
+    H = float(sc["parameters"].get("H", 5e11))
+    cps = float(sc.get("definitions", {}).get("copies_per_cell", 3e-7)) if isinstance(sc.get("definitions"), dict) else 3e-7
+    d28 = state_at(xml, 28.0, [f"L_{pid(ph)}" for ph in phs])
+    l28 = sum(d28.values())
+    f28 = l28 / (l28 + H)
+    cr = f28 < 0.05
+    thr = [g[f"thr_day_{k}"] if g[f"thr_day_{k}"] >= 0 else None for k in range(1, 5)]
+    out = {k: g[k] for k in ["cmax", "tmax", "peak_il6", "t_peak_il6", "peak_ifng", "t_peak_ifng",
+                             "peak_signal", "t_peak_signal"]}
+    out["cmax_copies"] = g["cmax"] * cps
+    out["crs_threshold_days"] = thr
+    out["crs_grade"] = sum(t is not None for t in thr)
+    out["crs_onset_day"] = thr[0]
+    out["cr_day28"] = cr
+    rel = g["relapse_day"] if cr and g["relapse_day"] >= 0 else None
+    out["relapse_day"] = rel
+    if rel is not None:
+        best = max(phs, key=lambda ph: g[f"relL_{pid(ph)}"])
+        out["relapse_phenotype"] = best
+    else:
+        out["relapse_phenotype"] = None
+    out["b_recovery_day"] = g["b_recovery_day"] if g["b_recovery_day"] >= 0 else None
+    return out
+
+
+# README "Tolerances", tight: amounts 1e-6 relative; times of maxima 1e-4 day; crossing times
+# max(1e-6 day, 1e-6 / |d ln y/dt|) with y the crossing quantity; discrete endpoints exact
+AMOUNTS = ["cmax", "cmax_copies", "peak_il6", "peak_ifng", "peak_signal"]
+MAXIMA_TIMES = ["tmax", "t_peak_il6", "t_peak_ifng", "t_peak_signal"]
+CROSSINGS = {"crs_onset_day": "I_eff", "relapse_day": "L_tot", "b_recovery_day": "B"}
+EXACT = ["crs_grade", "cr_day28", "relapse_phenotype"]
+
+
+def compare_observed(xml, got, ref):
+    """(None or what differs, worst fraction of a bound, how many values were compared)."""
+    worst = 0.0
+    n = 0
+
+    def num(v):
+        if v in ("", None):
+            return None
+        if isinstance(v, str):
+            if v in ("true", "True", "1"):
+                return True
+            if v in ("false", "False", "0"):
+                return False
+            try:
+                return float(v)
+            except ValueError:
+                return v
+        return v
+    for k in AMOUNTS + MAXIMA_TIMES + list(CROSSINGS) + EXACT + ["crs_threshold_days"]:
+        if k not in ref:
+            continue
+        w = ref[k]
+        if k == "crs_threshold_days":
+            pairs = [(f"crs_threshold_day_{i + 1}", a, b, "I_eff") for i, (a, b) in enumerate(zip(got[k], w))]
+        elif k in EXACT:
+            w = num(w)
+            gv = got[k]
+            if k == "cr_day28":
+                w = bool(w)
+            if k == "crs_grade":
+                w = int(w)
+            n += 1
+            if gv != w:
+                return f"{k} {gv!r} vs {w!r}", worst, n
+            continue
+        else:
+            pairs = [(k, got[k], num(w), CROSSINGS.get(k))]
+        for name, gv, wv, sym in pairs:
+            n += 1
+            if (gv is None) != (wv is None):
+                return f"{name} {gv!r} vs {wv!r}", worst, n
+            if gv is None:
+                continue
+            if name in AMOUNTS:
+                bound = 1e-6 * abs(wv)
+            elif name in MAXIMA_TIMES:
+                bound = 1e-4
+            else:
+                sl = slope_ln_ieff(xml, wv, sym) if wv > 1e-3 else 0.0
+                bound = max(1e-6, 1e-6 / sl) if sl > 0 else 1e-3
+            worst = max(worst, abs(gv - wv) / bound)
+            if abs(gv - wv) > bound:
+                return f"{name} {gv!r} vs {wv!r} (bound {bound:.1e})", worst, n
+    return None, worst, n
 
 
 def state_at(xml, t, ids):
@@ -293,8 +395,13 @@ def patient_check(cartkin, row, ref, tmp):
     emsg, e_worst = endpoint_errors(xml, sc, ends, phs)
     if emsg:
         return False, f"{sc['name']}: {emsg}"
+    omsg, o_worst, n_obs = compare_observed(xml, observed_endpoints(xml, sc, phs), ref)
+    if n_obs < 11:
+        omsg = omsg or f"only {n_obs} observed endpoints compared"
+    if omsg:
+        return False, f"{sc['name']}: {omsg}"
     return True, (f"{sc['name']}: event days as the reference (worst {worst:.2f} of its bound), "
-                  f"auc28 and f_day28 (worst {e_worst:.2f} of their bound)")
+                  f"{n_obs} observed endpoints and auc28, f_day28 (worst {max(e_worst, o_worst):.2f} of their bound)")
 
 
 def main():
@@ -345,7 +452,7 @@ def main():
             fails += not ok
         print(f"{'ok  ' if n_ok == min(a.patients, len(ids)) else 'FAIL'} population: {n_ok} of "
               f"{min(a.patients, len(ids))} patients (ids {', '.join(ids[:a.patients][:6])}, ...): reactive "
-              "doses, steroid day, extinction days, auc28 and f_day28 as the reference")
+              "doses, steroid day, extinction days and every endpoint column as the reference")
     if warn_kinds:
         print(f"libsbml warnings ({len(warn_kinds)} kinds):")
         for w in sorted(warn_kinds):
