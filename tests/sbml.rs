@@ -68,8 +68,10 @@ fn parse(xml: &str) -> Parsed {
 
 #[test]
 fn every_scenario_exports_well_formed_sbml_with_unique_declared_ids() {
-    for sc in scenarios() {
-        let xml = cartkin::sbml::scenario(&sc).unwrap().to_xml();
+    let with = cartkin::sbml::Options { endpoints: true };
+    for (sc, opt) in scenarios().into_iter().flat_map(|sc| [(sc.clone(), Default::default()), (sc, with)]) {
+        let xml = cartkin::sbml::scenario_with(&sc, &opt).unwrap().to_xml();
+        assert_eq!(xml.contains("ev_max_car_t"), opt.endpoints);
         let p = parse(&xml);
         let set: BTreeSet<&String> = p.ids.iter().collect();
         assert_eq!(set.len(), p.ids.len(), "{}: duplicate ids", sc.name());
