@@ -115,3 +115,33 @@ fn names_are_escaped() {
     assert!(xml.contains("a&lt;b&gt;&amp;&quot;c"));
     parse(&xml);
 }
+
+/// Every zoo model's typical patient, and a kimmel2021 patient with its extinction
+/// uniforms, export with unique declared ids and a rate rule per state.
+#[test]
+fn every_zoo_model_exports() {
+    use cartkin::model::zoo::{Kind, ZooPopulation};
+    for k in Kind::ALL {
+        let pop = ZooPopulation::builtin(*k);
+        let p = cartkin::trial::PatientSource::patient(&pop, 1, 3).unwrap();
+        for u in [None, Some(p.uniforms())] {
+            let xml = cartkin::sbml::zoo(*k, p.values(), u).unwrap().to_xml();
+            let parsed = parse(&xml);
+            let set: BTreeSet<&String> = parsed.ids.iter().collect();
+            assert_eq!(set.len(), parsed.ids.len(), "{}: duplicate ids", k.info().name);
+            for r in &parsed.refs {
+                assert!(set.contains(r), "{}: <ci>{r}</ci> is not declared", k.info().name);
+            }
+            for st in k.info().states {
+                let stoch = matches!(*st, "rho" | "V");
+                if !stoch || (u.is_some() && *k == Kind::Kimmel2021) {
+                    assert!(xml.contains(&format!("<rateRule variable=\"{st}\">")), "{}: {st}", k.info().name);
+                }
+            }
+        }
+    }
+    // a value outside its domain is a typed error
+    let mut v = ZooPopulation::typical(Kind::Stein2019).typical_values().to_vec();
+    v[0] = -1.0;
+    assert!(cartkin::sbml::zoo(Kind::Stein2019, &v, None).is_err());
+}

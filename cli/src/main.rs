@@ -113,14 +113,21 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ExportCommand {
-    /// A scenario of the reference model as SBML Level 3 Version 2 with its events
-    /// (docs/SBML.md): load it in libroadrunner, COPASI or tellurium.
+    /// A scenario of the reference model, or a patient of a zoo model, as SBML Level 3
+    /// Version 2 with its events (docs/SBML.md): load it in libroadrunner, COPASI or
+    /// tellurium.
     Sbml {
-        /// The scenario file (the reference JSON format, or TOML with the same content).
-        scenario: PathBuf,
-        /// The model (only `reference` has an SBML export today).
+        /// The reference model's scenario file (the reference JSON format, or TOML with the
+        /// same content); for a zoo model, a study file of it (with --patient), or nothing
+        /// (its typical patient).
+        scenario: Option<PathBuf>,
+        /// The model: `reference` or a zoo model (`cartkin models`); model v2 has no SBML
+        /// export yet.
         #[arg(long, default_value = "reference")]
         model: String,
+        /// For a zoo model's study file: the patient (id) to export, as in the study's trial.
+        #[arg(long, default_value_t = 0)]
+        patient: u64,
         /// The SBML file to write (atomically; never through a symbolic link).
         #[arg(long)]
         out: PathBuf,
@@ -186,8 +193,8 @@ fn main() -> ExitCode {
             cmd_simulate_typical(out.as_deref(), rtol, model.as_deref(), patient)
         }
         Command::Trial(a) => cmd_trial(&a),
-        Command::Export { command: ExportCommand::Sbml { scenario, model, out, endpoints } } => {
-            cmd_export_sbml(&scenario, &model, &out, endpoints)
+        Command::Export { command: ExportCommand::Sbml { scenario, model, patient, out, endpoints } } => {
+            cmd_export_sbml(scenario.as_deref(), &model, patient, &out, endpoints)
         }
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Study { command: StudyCommand::Show { study } } => {
@@ -436,15 +443,63 @@ fn cmd_simulate_typical(out: Option<&Path>, rtol: Option<f64>, model: Option<&st
 }
 
 /// `export sbml`: a reference-model scenario as SBML.
-fn cmd_export_sbml(file: &Path, model: &str, out: &Path, endpoints: bool) -> Result<(), Fail> {
-    if model != "reference" {
+fn cmd_export_sbml(file: Option<&Path>, model: &str, id: u64, out: &Path, endpoints: bool) -> Result<(), Fail> {
+    let doc = if let Some(kind) = cartkin::model::zoo::Kind::from_name(model) {
+        if endpoints {
+            return Err(Fail::Input(format!("export sbml --model {model}: --endpoints is for the reference model")));
+        }
+        let patient = match file {
+            None if id == 0 => None,
+            None => return Err(Fail::Input("--patient needs a study file".into())),
+            Some(f) => {
+                let study = Study::from_path(f).map_err(|e| Fail::Input(e.to_string()))?;
+                if study.model != model {
+                    return Err(Fail::Input(format!(
+                        "{}: --model {model}, but the study is of model {}",
+                        f.display(),
+                        study.model
+                    )));
+                }
+                let t = study.zoo_trial().ok_or_else(|| Fail::Input("the study has no patients".into()))?;
+                if id >= study.patients {
+                    return Err(Fail::Input(format!("--patient {id}: the study has {} patients", study.patients)));
+                }
+                let p = cartkin::trial::PatientSource::patient(t.source(), study.seed, id)
+                    .map_err(|e| Fail::Input(format!("{}: patient {id}: {e}", f.display())))?;
+                Some(p)
+            }
+        };
+        let res = match &patient {
+            Some(p) => cartkin::sbml::zoo(kind, p.values(), Some(p.uniforms())),
+            None => cartkin::sbml::zoo(kind, cartkin::model::zoo::ZooPopulation::typical(kind).typical_values(), None),
+        };
+        res.map_err(|e| Fail::Input(format!("export sbml --model {model}: {e}")))?
+    } else if model == "reference" {
+        let Some(file) = file else {
+            return Err(Fail::Input("export sbml: give the reference model's scenario file".into()));
+        };
+        reference_sbml(file, endpoints)?
+    } else {
         let known = cartkin::model::all().iter().any(|m| m.name == model);
         return Err(Fail::Input(if known {
-            format!("export sbml --model {model}: only the reference model has an SBML export today")
+            format!("export sbml --model {model}: model {model} has no SBML export yet (the reference model and the zoo's have)")
         } else {
             format!("export sbml --model {model}: unknown model (cartkin models)")
         }));
-    }
+    };
+    let fname = out
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| Fail::Input(format!("--out {}: not a file name", out.display())))?;
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    rundir::write_atomic(dir, fname, doc.to_xml().as_bytes())
+}
+
+/// A reference-model scenario file as an SBML document.
+fn reference_sbml(file: &Path, endpoints: bool) -> Result<cartkin::sbml::Document, Fail> {
     let name = file.display();
     let sc = if file.extension().is_some_and(|e| e == "toml") {
         let t = read_toml(file)?;
@@ -455,16 +510,7 @@ fn cmd_export_sbml(file: &Path, model: &str, out: &Path, endpoints: bool) -> Res
     }
     .map_err(|e| Fail::Input(format!("{name}: {e}")))?;
     let opt = cartkin::sbml::Options { endpoints };
-    let doc = cartkin::sbml::scenario_with(&sc, &opt).map_err(|e| Fail::Input(format!("{name}: {e}")))?;
-    let fname = out
-        .file_name()
-        .and_then(|f| f.to_str())
-        .ok_or_else(|| Fail::Input(format!("--out {}: not a file name", out.display())))?;
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    rundir::write_atomic(dir, fname, doc.to_xml().as_bytes())
+    cartkin::sbml::scenario_with(&sc, &opt).map_err(|e| Fail::Input(format!("{name}: {e}")))
 }
 
 /// The most worker threads a run may ask for: 4 per core.

@@ -663,7 +663,7 @@ fn export_sbml_writes_a_file_and_refuses_bad_input() {
     assert!(xml.contains("<sbml xmlns=\"http://www.sbml.org/sbml/level3/version2/core\""));
     assert!(xml.contains("<rateRule variable=\"E\">"));
     for (args, want) in [
-        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "v2", "--out"], "only the reference model"),
+        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "v2", "--out"], "no SBML export yet"),
         (vec!["export", "sbml", "no/such/file.json", "--out"], "no/such/file.json"),
     ] {
         let target = d.join("bad.xml");
@@ -675,6 +675,26 @@ fn export_sbml_writes_a_file_and_refuses_bad_input() {
         assert!(err.contains(want) && err.lines().count() == 1, "{err}");
         assert!(!target.exists());
     }
+    // a zoo model: its typical patient, and patient 2 of a study of it
+    let k = d.join("k.xml");
+    ok(&cartkin(&["export", "sbml", "--model", "kimmel2021", "--out", k.to_str().unwrap()]));
+    assert!(!String::from_utf8(read(&k)).unwrap().contains("V_star"), "the typical patient is deterministic");
+    let k2 = d.join("k2.xml");
+    ok(&cartkin(&[
+        "export",
+        "sbml",
+        &study("kimmel2021.toml"),
+        "--model",
+        "kimmel2021",
+        "--patient",
+        "2",
+        "--out",
+        k2.to_str().unwrap(),
+    ]));
+    assert!(String::from_utf8(read(&k2)).unwrap().contains("V_star_1"), "a study patient has its uniforms");
+    let o =
+        cartkin(&["export", "sbml", &study("kimmel2021.toml"), "--model", "stein2019", "--out", k2.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
     #[cfg(unix)]
     {
         let real = d.join("real");

@@ -1,4 +1,5 @@
-//! SBML export (feature `sbml`): a model, with its patient, product and regimen, written as
+//! SBML export (feature `sbml`): a model of the reference (MODEL.md v1) with its patient,
+//! product and regimen ([`scenario`]), or a patient of a zoo model ([`zoo`]), written as
 //! one SBML Level 3 Version 2 core document: its states as parameters with rate rules, the
 //! derived quantities as assignment rules, and every state change (infusions, tocilizumab
 //! and steroid switches, extinctions, the end of the AUC window) as events whose priorities
@@ -17,8 +18,10 @@
 
 pub mod math;
 mod reference;
+mod zoo;
 
 pub use reference::{phenotype_id, scenario, scenario_with, Options};
+pub use zoo::zoo;
 
 use math::{write_math, Ex};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
@@ -32,6 +35,9 @@ pub enum SbmlError {
     /// for).
     #[error("{0}")]
     Unsupported(String),
+    /// Invalid parameter values.
+    #[error(transparent)]
+    Input(#[from] crate::error::InputError),
 }
 
 /// One unit definition: `id` = product of `(kind, exponent, scale, multiplier)`.

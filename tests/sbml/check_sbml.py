@@ -61,16 +61,16 @@ def validate(xml):
     return errors, warnings
 
 
-def runner(xml):
+def runner(xml, rtol=1e-10):
     rr = roadrunner.RoadRunner(xml)
     it = rr.integrator
-    it.relative_tolerance = 1e-10
+    it.relative_tolerance = rtol
     it.maximum_num_steps = 1_000_000
     ids = list(rr.model.getGlobalParameterIds())
     states = [v for v in ids if v in SCALES or v.startswith("lnL_")]
     for v in states:
         sc = SCALES.get(v, 1.0)   # lnL_*: 1
-        it.setIndividualTolerance(v, 1e-10 * sc)
+        it.setIndividualTolerance(v, rtol * sc)
     return rr
 
 
@@ -404,6 +404,102 @@ def patient_check(cartkin, row, ref, tmp):
                   f"{n_obs} observed endpoints and auc28, f_day28 (worst {max(e_worst, o_worst):.2f} of their bound)")
 
 
+ZOO = [  # (model, reference trajectory in tests/data/zoo, its columns -> the SBML ids, hours?)
+    ("kimmel2021", "Kimmel2021_trajectory.csv",
+     {"Normal_T_cells": "N", "CAR_T_cells": "C", "Antigen_presenting_tumour_cells": "B"}, False),
+    ("leon_triana2021", "Leon-Triana2020_eqs4_trajectory.csv",
+     {"CAR_T_cells": "C", "Leukaemic_B_cells": "L", "B_cells_healthy": "B"}, False),
+    ("leon_triana2021_progenitors", "Leon-Triana2020_eqs3_trajectory.csv",
+     {"CAR_T_cells": "C", "Leukaemic_B_cells": "L", "B_cells_healthy": "B", "B_cell_progenitors": "I"}, False),
+    ("hanson2016", "Hanson2016_trajectory.csv",
+     {c: c for c in ["C_m", "C_e", "H_m", "H_e", "L", "Inflam", "B"]}, True),
+]
+
+
+def zoo_checks(cartkin, tmp):
+    """The zoo's exports: each typical patient against its curated file's libroadrunner
+    trajectory (within 1e-6 of each column's maximum), stein2019 against its closed form
+    (../shared/zoo/README.md), and a kimmel2021 patient's random cure against cartkin's."""
+    fails = 0
+    for model, ref, cols, hours in ZOO:
+        xml = os.path.join(tmp, f"{model}.xml")
+        r = subprocess.run([cartkin, "export", "sbml", "--model", model, "--out", xml], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL {model}: export failed: {r.stderr.strip()}")
+            fails += 1
+            continue
+        errors, _ = validate(xml)
+        want = np.genfromtxt(os.path.join(DATA, "zoo", ref), delimiter=",", names=True, deletechars="")
+        t = want["time"] / (24.0 if hours else 1.0)
+        rr = runner(xml)
+        out = np.asarray(rr.simulate(float(t[0]), float(t[-1]), len(t), ["time"] + list(cols.values())))
+        worst = max((float(np.max(np.abs(out[:, j + 1] - want[c]) / max(np.abs(want[c]).max(), 1e-300))), c)
+                    for j, c in enumerate(cols))
+        ok = not errors and worst[0] <= 1e-6
+        fails += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {model}: libsbml {len(errors)} errors; the curated file's trajectory "
+              f"within {worst[0]:.1e} of the maximum ({worst[1]}; bound 1e-6)")
+    # stein2019: the closed form of the README (Stein 2019 Table 1)
+    xml = os.path.join(tmp, "stein2019.xml")
+    subprocess.run([cartkin, "export", "sbml", "--model", "stein2019", "--out", xml], check=True)
+    rr = runner(xml)
+    out = np.asarray(rr.simulate(0.0, 365.0, 366, ["time", "C"]))
+    closed = {28: 1373.559, 90: 146.5077, 365: 60.74450}
+    err = max(abs(out[d, 1] / v - 1.0) for d, v in closed.items())
+    ok = err <= 1e-6
+    fails += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} stein2019: C at days 28, 90, 365 within {err:.1e} relative of the closed form (bound 1e-6)")
+    # kimmel2021: patients of studies/kimmel2021.toml with their extinction uniforms; the
+    # SBML's extinction time against cartkin's own (both at rtol 1e-10)
+    study = os.path.normpath(os.path.join(HERE, "..", "..", "studies", "kimmel2021.toml"))
+    compared = 0
+    for pid_ in range(40):
+        r = subprocess.run([cartkin, "simulate", study, "--patient", str(pid_), "--rtol", "1e-10"],
+                           capture_output=True, text=True, check=True)
+        cure = json.loads(r.stdout)["endpoints"].get("cure_day")
+        xml = os.path.join(tmp, f"kimmel_{pid_}.xml")
+        subprocess.run([cartkin, "export", "sbml", study, "--model", "kimmel2021", "--patient", str(pid_), "--out", xml],
+                       check=True)
+        # rtol 1e-12 (atol 1e-14): the extinction is a slow crossing of V (the clock state),
+        # where CVODE at 1e-10 is 3e-4 day off (measured; 4e-6 day at 1e-12)
+        rr = runner(xml, 1e-12)
+        rr.integrator.absolute_tolerance = 1e-14
+        rr.simulate(0.0, 365.0, 2)
+        got = rr["extinct"] > 0.5
+        if got != (cure is not None):
+            print(f"FAIL kimmel2021 patient {pid_}: cured {got} in SBML, {cure is not None} in cartkin")
+            fails += 1
+            break
+        if cure is not None:
+            # the extinction time: re-run to find it (the recorder-free file: bisect on `extinct`)
+            lo, hi = 0.0, 365.0
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                rr2 = runner(xml, 1e-12)
+                rr2.integrator.absolute_tolerance = 1e-14
+                rr2.simulate(0.0, mid, 2)
+                if rr2["extinct"] > 0.5:
+                    hi = mid
+                else:
+                    lo = mid
+            # a crossing time's bound (README "Tolerances"): max(1e-6 day, 1e-6 / |d ln V/dt|),
+            # V the crossing quantity, its rate from the file's own solution just before
+            sl = slope_ln_ieff(xml, cure, "V")
+            bound = max(1e-6, 1e-6 / sl) if sl > 0 else 1e-3
+            if abs(hi - cure) > bound:
+                print(f"FAIL kimmel2021 patient {pid_}: extinction day {hi} in SBML, {cure} in cartkin (bound {bound:.1e})")
+                fails += 1
+                break
+            compared += 1
+            if compared == 3:
+                break
+    ok = compared >= 1
+    fails += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} kimmel2021: {compared} random cures of studies/kimmel2021.toml on the same day in the SBML "
+          "file and in cartkin (the crossing bound on V), the uncured ones uncured")
+    return fails
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cartkin", required=True)
@@ -453,6 +549,7 @@ def main():
         print(f"{'ok  ' if n_ok == min(a.patients, len(ids)) else 'FAIL'} population: {n_ok} of "
               f"{min(a.patients, len(ids))} patients (ids {', '.join(ids[:a.patients][:6])}, ...): reactive "
               "doses, steroid day, extinction days and every endpoint column as the reference")
+        fails += zoo_checks(a.cartkin, tmp)
     if warn_kinds:
         print(f"libsbml warnings ({len(warn_kinds)} kinds):")
         for w in sorted(warn_kinds):
