@@ -1046,6 +1046,12 @@ impl TrialSummary {
     /// counts and the kinetics medians (plain numbers; scientific notation only for cell
     /// counts and other large or tiny values).
     pub fn report(&self) -> String {
+        self.report_in("cells")
+    }
+
+    /// [`TrialSummary::report`] with the unit of the model's CAR-T observable (`cells` for
+    /// the built-in models; `copies/ug` for `stein2019`, `cells/uL` for `kimmel2021`).
+    pub fn report_in(&self, car_t_unit: &str) -> String {
         use std::fmt::Write as _;
         let s = self.to_json();
         let mut out = String::new();
@@ -1092,10 +1098,10 @@ impl TrialSummary {
                 None => writeln!(out, "  {label:<38} -"),
             };
         };
-        med("Cmax", self.cmax.quantile(0.5), "cells");
+        med("Cmax", self.cmax.quantile(0.5), car_t_unit);
         med("Cmax / cells infused (fold expansion)", self.cmax_fold.quantile(0.5), "");
         med("Tmax", self.tmax.quantile(0.5), "days");
-        med("AUC 0-28", self.auc28.quantile(0.5), "cells x day");
+        med("AUC 0-28", self.auc28.quantile(0.5), &format!("{car_t_unit} x day"));
         med("peak IL-6 (serum, days 0-28)", self.peak_il6.quantile(0.5), "pg/mL");
         out
     }

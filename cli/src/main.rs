@@ -761,7 +761,8 @@ where
         let run = run_json(study, &manifest, shard, &range, threads, wall, reused, computed);
         d.finish(w, &summary, &state, &run)?;
     }
-    print_report(&summary, range.end - range.start, computed, wall, threads);
+    let unit = cartkin::model::zoo::Kind::from_name(&study.model).map_or("cells", |k| k.car_t_unit());
+    print_report(&summary, range.end - range.start, computed, wall, threads, unit);
     if let Some(d) = &a.out {
         eprintln!("wrote {}/patients.csv, summary.json, run.json, state.json", d.display());
     }
@@ -798,7 +799,7 @@ fn run_json(
     })
 }
 
-fn print_report(summary: &TrialSummary, n: u64, computed: u64, wall: f64, threads: usize) {
+fn print_report(summary: &TrialSummary, n: u64, computed: u64, wall: f64, threads: usize, car_t_unit: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -806,7 +807,7 @@ fn print_report(summary: &TrialSummary, n: u64, computed: u64, wall: f64, thread
         cartkin::trial::plain(wall),
         cartkin::trial::plain(computed as f64 / wall.max(1e-12)).split('.').next().unwrap_or("0")
     );
-    let _ = write!(out, "{}", summary.report());
+    let _ = write!(out, "{}", summary.report_in(car_t_unit));
 }
 
 fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {

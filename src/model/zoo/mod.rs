@@ -201,6 +201,15 @@ impl Kind {
         }
     }
 
+    /// The unit of the model's CAR-T observable (its `cmax`, `C_end`; `auc28` is this x day).
+    pub fn car_t_unit(self) -> &'static str {
+        match self {
+            Kind::Stein2019 => "copies/ug",
+            Kind::Kimmel2021 => "cells/uL",
+            Kind::LeonTriana2021 | Kind::LeonTriana2021Progenitors | Kind::Hanson2016 => "cells",
+        }
+    }
+
     /// Index of parameter `name`.
     pub fn index(self, name: &str) -> Option<usize> {
         self.params().iter().position(|p| p.name == name)
