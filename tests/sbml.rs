@@ -145,3 +145,24 @@ fn every_zoo_model_exports() {
     v[0] = -1.0;
     assert!(cartkin::sbml::zoo(Kind::Stein2019, &v, None).is_err());
 }
+
+/// Model-v2 patients of the default population export with unique declared ids and a rate
+/// rule for each state.
+#[test]
+fn model_v2_patients_export() {
+    use cartkin::population::v2::PopulationV2;
+    let pop = PopulationV2::default();
+    for id in 0..20 {
+        let p = cartkin::trial::PatientSource::patient(&pop, 2018, id).unwrap();
+        let xml = cartkin::sbml::v2(&p.scenario).unwrap().to_xml();
+        let parsed = parse(&xml);
+        let set: BTreeSet<&String> = parsed.ids.iter().collect();
+        assert_eq!(set.len(), parsed.ids.len(), "patient {id}: duplicate ids");
+        for r in &parsed.refs {
+            assert!(set.contains(r), "patient {id}: <ci>{r}</ci> is not declared");
+        }
+        for st in ["E", "M", "P", "X", "B", "R", "G", "I", "S", "N", "Q"] {
+            assert!(xml.contains(&format!("<rateRule variable=\"{st}\">")), "patient {id}: {st}");
+        }
+    }
+}

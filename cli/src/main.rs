@@ -474,6 +474,21 @@ fn cmd_export_sbml(file: Option<&Path>, model: &str, id: u64, out: &Path, endpoi
             None => cartkin::sbml::zoo(kind, cartkin::model::zoo::ZooPopulation::typical(kind).typical_values(), None),
         };
         res.map_err(|e| Fail::Input(format!("export sbml --model {model}: {e}")))?
+    } else if model == "v2" {
+        if endpoints {
+            return Err(Fail::Input("export sbml --model v2: --endpoints is for the reference model".into()));
+        }
+        let Some(f) = file else {
+            return Err(Fail::Input("export sbml --model v2: give a study file of model v2 (and --patient N)".into()));
+        };
+        let study = Study::from_path(f).map_err(|e| Fail::Input(e.to_string()))?;
+        let t = study.v2_trial().ok_or_else(|| Fail::Input(format!("{}: not a study of model v2", f.display())))?;
+        if id >= study.patients {
+            return Err(Fail::Input(format!("--patient {id}: the study has {} patients", study.patients)));
+        }
+        let p = cartkin::trial::PatientSource::patient(t.source(), study.seed, id)
+            .map_err(|e| Fail::Input(format!("{}: patient {id}: {e}", f.display())))?;
+        cartkin::sbml::v2(&p.scenario).map_err(|e| Fail::Input(format!("export sbml --model v2: {e}")))?
     } else if model == "reference" {
         let Some(file) = file else {
             return Err(Fail::Input("export sbml: give the reference model's scenario file".into()));
@@ -482,7 +497,7 @@ fn cmd_export_sbml(file: Option<&Path>, model: &str, id: u64, out: &Path, endpoi
     } else {
         let known = cartkin::model::all().iter().any(|m| m.name == model);
         return Err(Fail::Input(if known {
-            format!("export sbml --model {model}: model {model} has no SBML export yet (the reference model and the zoo's have)")
+            format!("export sbml --model {model}: model {model} has no SBML export (the reference model, v2 and the zoo's have)")
         } else {
             format!("export sbml --model {model}: unknown model (cartkin models)")
         }));

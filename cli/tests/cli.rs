@@ -663,7 +663,8 @@ fn export_sbml_writes_a_file_and_refuses_bad_input() {
     assert!(xml.contains("<sbml xmlns=\"http://www.sbml.org/sbml/level3/version2/core\""));
     assert!(xml.contains("<rateRule variable=\"E\">"));
     for (args, want) in [
-        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "v2", "--out"], "no SBML export yet"),
+        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "v2", "--out"], "TOML"),
+        (vec!["export", "sbml", s1.to_str().unwrap(), "--model", "minimal", "--out"], "no SBML export"),
         (vec!["export", "sbml", "no/such/file.json", "--out"], "no/such/file.json"),
     ] {
         let target = d.join("bad.xml");
@@ -695,6 +696,20 @@ fn export_sbml_writes_a_file_and_refuses_bad_input() {
     let o =
         cartkin(&["export", "sbml", &study("kimmel2021.toml"), "--model", "stein2019", "--out", k2.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
+    // a model-v2 patient of a study
+    let v = d.join("v2.xml");
+    ok(&cartkin(&[
+        "export",
+        "sbml",
+        &study("eliana.toml"),
+        "--model",
+        "v2",
+        "--patient",
+        "4",
+        "--out",
+        v.to_str().unwrap(),
+    ]));
+    assert!(String::from_utf8(read(&v)).unwrap().contains("<rateRule variable=\"S\">"));
     #[cfg(unix)]
     {
         let real = d.join("real");

@@ -556,6 +556,19 @@ impl RowV2 {
     }
 }
 
+/// [`ModelV2`]'s parts for the SBML export.
+#[cfg(feature = "sbml")]
+pub(crate) struct V2Parts {
+    pub e: [f64; NCLONES_V2],
+    pub e_b: f64,
+    pub rho_ld: f64,
+    pub k_c: f64,
+    pub y0: State,
+    pub present: [bool; NCLONES_V2],
+    pub reactive_toci: bool,
+    pub reactive_steroids: bool,
+}
+
 /// Model v2 for one scenario, with the costimulation and lymphodepletion factors applied.
 #[derive(Debug, Clone)]
 pub struct ModelV2 {
@@ -624,6 +637,23 @@ impl ModelV2 {
     /// The parameters with the product's and the regimen's factors applied.
     pub fn params(&self) -> &ParamsV2 {
         &self.p
+    }
+
+    /// What an exporter needs beyond the parameters (the SBML export): the efficacy per clone
+    /// and against B cells, the effective `rho_LD` and `K_C`, the state at t = 0 (before the
+    /// day-0 events), the clones present, and whether tocilizumab and steroids are reactive.
+    #[cfg(feature = "sbml")]
+    pub(crate) fn export_parts(&self) -> V2Parts {
+        V2Parts {
+            e: self.e,
+            e_b: self.e_b,
+            rho_ld: self.rho_ld,
+            k_c: self.k_c,
+            y0: self.y0,
+            present: self.present,
+            reactive_toci: self.reactive_toci,
+            reactive_steroids: self.reactive_steroids,
+        }
     }
 
     fn start_switches(&self) -> SwitchesV2 {

@@ -18,9 +18,11 @@
 
 pub mod math;
 mod reference;
+mod v2;
 mod zoo;
 
 pub use reference::{phenotype_id, scenario, scenario_with, Options};
+pub use v2::{clone_id, v2};
 pub use zoo::zoo;
 
 use math::{write_math, Ex};
