@@ -83,6 +83,33 @@ pub struct EventDef {
     pub assignments: Vec<(String, Ex)>,
 }
 
+impl Unit {
+    /// `day` = 86400 s, the time unit of every export.
+    pub fn day() -> Self {
+        Unit { id: "day", factors: vec![("second", 1.0, 0, 86400.0)] }
+    }
+}
+
+impl EventDef {
+    /// An event as every export writes them: id `ev_<name>` (event ids share the SId
+    /// namespace with the parameters), `initialValue = true` (nothing fires at t = 0: that
+    /// instant is in the initial values) and not persistent.
+    pub fn new(name: impl std::fmt::Display, trigger: Ex, priority: f64, assignments: Vec<(String, Ex)>) -> Self {
+        EventDef { id: format!("ev_{name}"), trigger, initial_value: true, persistent: false, priority, assignments }
+    }
+}
+
+/// The assignments that record an event's time in slot `<prefix>_<k>` when `counter` (the
+/// number of earlier firings) is `k - 1`, for `k` in `1..=slots`: the k-th firing's time.
+pub(crate) fn record_in_slots(counter: &str, prefix: &str, slots: usize) -> Vec<(String, Ex)> {
+    (1..=slots)
+        .map(|k| {
+            let slot = format!("{prefix}_{k}");
+            (slot.clone(), math::ite(math::eq(math::s(counter), math::n((k - 1) as f64)), Ex::Time, math::s(slot)))
+        })
+        .collect()
+}
+
 /// An SBML document under construction.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Document {

@@ -1,7 +1,7 @@
 //! The reference model (MODEL.md v1) of one scenario as SBML.
 
 use super::math::{and, exp, geq, gt, ite, leq, lt, max, n, prod, s, sum, Ex};
-use super::{Document, EventDef, SbmlError, Unit};
+use super::{record_in_slots, Document, EventDef, SbmlError, Unit};
 use crate::model::{efficacy, AntigenSet, Phenotype};
 use crate::regimen::{SteroidPolicy, TociPolicy};
 use crate::Scenario;
@@ -86,7 +86,7 @@ pub fn scenario_with(sc: &Scenario, opt: &Options) -> Result<Document, SbmlError
         "docs/SBML.md of cartkin lists every id, event and priority.".into(),
     ];
     d.units = vec![
-        Unit { id: "day", factors: vec![("second", 1.0, 0, 86400.0)] },
+        Unit::day(),
         Unit { id: "per_day", factors: vec![("second", -1.0, 0, 86400.0)] },
         Unit { id: "cell", factors: vec![("item", 1.0, 0, 1.0)] },
         Unit { id: "pg_per_mL", factors: vec![("gram", 1.0, -12, 1.0), ("litre", -1.0, -3, 1.0)] },
@@ -298,15 +298,7 @@ pub fn scenario_with(sc: &Scenario, opt: &Options) -> Result<Document, SbmlError
     }
 
     // ---- events, highest priority first at one instant (MODEL.md section 4)
-    // event ids share the SId namespace with the parameters: `ev_` keeps them apart
-    let ev = |id: String, trigger: Ex, priority: f64, assignments: Vec<(String, Ex)>| EventDef {
-        id: format!("ev_{id}"),
-        trigger,
-        initial_value: true,
-        persistent: false,
-        priority,
-        assignments,
-    };
+    let ev = EventDef::new;
     // candidates of the maxima offered at an event (the values there, before its
     // assignments): C over the horizon, I, G and I_eff up to day 28; the first time of the
     // largest value is kept (the peers' encoding, ../shared/peers/peer_roadrunner_full.py)
@@ -375,10 +367,7 @@ pub fn scenario_with(sc: &Scenario, opt: &Options) -> Result<Document, SbmlError
     }
     if n_ends > 0 {
         let mut a = vec![("T".into(), n(0.0))];
-        for k in 1..=n_ends {
-            let slot = format!("toci_end_day_{k}");
-            a.push((slot.clone(), ite(Ex::Op("eq", vec![s("n_toci_end"), n((k - 1) as f64)]), Ex::Time, s(slot))));
-        }
+        a.extend(record_in_slots("n_toci_end", "toci_end_day", n_ends));
         a.push(("n_toci_end".into(), s("n_toci_end") + n(1.0)));
         // I_eff just after the wear-off is I
         a.extend(cand(s("C"), s("I"), "CIGS"));
@@ -408,10 +397,7 @@ pub fn scenario_with(sc: &Scenario, opt: &Options) -> Result<Document, SbmlError
     }
     if n_reactive > 0 {
         let mut a = vec![("T".into(), n(1.0)), ("toci_end".into(), max(s("toci_end"), Ex::Time + s("tau_T")))];
-        for k in 1..=n_reactive {
-            let slot = format!("toci_day_{k}");
-            a.push((slot.clone(), ite(Ex::Op("eq", vec![s("toci_given"), n(f64::from(k - 1))]), Ex::Time, s(slot))));
-        }
+        a.extend(record_in_slots("toci_given", "toci_day", n_reactive as usize));
         a.push(("toci_given".into(), s("toci_given") + n(1.0)));
         // I_eff just before the dose
         a.extend(all(s("C")));

@@ -2,7 +2,7 @@
 
 use super::math::{and, exp, geq, gt, ite, leq, lt, max, n, prod, s, sum, Ex};
 use super::reference::phenotype_id;
-use super::{Document, EventDef, SbmlError, Unit};
+use super::{record_in_slots, Document, EventDef, SbmlError, Unit};
 use crate::model::v2::{idx2, ModelV2, ParamsV2, ScenarioV2, DIM, NCLONES_V2};
 use crate::model::Phenotype;
 use crate::regimen::TociPolicy;
@@ -48,7 +48,7 @@ pub fn v2(sc: &ScenarioV2) -> Result<Document, SbmlError> {
         ),
         "Time in days; cells in cells; G, I in pg/mL; S, N in grade units; R in 0..1. Blasts as lnL_<clone> = ln(cells).".into(),
     ];
-    d.units = vec![Unit { id: "day", factors: vec![("second", 1.0, 0, 86400.0)] }];
+    d.units = vec![Unit::day()];
     for &name in ParamsV2::NAMES {
         let v = p.get(name).unwrap_or(f64::NAN);
         if !v.is_finite() {
@@ -204,14 +204,7 @@ pub fn v2(sc: &ScenarioV2) -> Result<Document, SbmlError> {
 
     // ---- events (the driver's order at one instant: extinctions, infusions, scheduled
     // doses, window ends; then the model's triggers on S)
-    let ev = |id: String, trigger: Ex, priority: f64, assignments: Vec<(String, Ex)>| EventDef {
-        id: format!("ev_{id}"),
-        trigger,
-        initial_value: true,
-        persistent: false,
-        priority,
-        assignments,
-    };
+    let ev = EventDef::new;
     if ln_ext.is_some() {
         for (_, id) in &ids {
             d.events.push(ev(
@@ -286,10 +279,7 @@ pub fn v2(sc: &ScenarioV2) -> Result<Document, SbmlError> {
             ("toci_until".into(), Ex::Time + s("tau_T")),
             ("n_toci_given".into(), s("n_toci_given") + n(1.0)),
         ];
-        for k in 1..=n_reactive {
-            let slot = format!("toci_day_{k}");
-            a.push((slot.clone(), ite(Ex::Op("eq", vec![s("n_toci_given"), n((k - 1) as f64)]), Ex::Time, s(slot))));
-        }
+        a.extend(record_in_slots("n_toci_given", "toci_day", n_reactive));
         d.events.push(ev(
             "toci_reactive".into(),
             and(vec![geq(s("S"), s("theta_T")), lt(s("toci_react"), n(0.5)), lt(s("n_toci_given"), s("n_toci"))]),

@@ -34,18 +34,11 @@ pub fn zoo(kind: Kind, values: &[f64], uniforms: Option<&[f64; UNIFORMS]>) -> Re
             info.states.iter().zip(info.units).map(|(s, u)| format!("{s} ({u})")).collect::<Vec<_>>().join(", ")
         ),
     ];
-    d.units = vec![Unit { id: "day", factors: vec![("second", 1.0, 0, 86400.0)] }];
+    d.units = vec![Unit::day()];
     for p in kind.params() {
         d.constant(p.name, v(p.name), None);
     }
-    let ev = |id: &str, trigger: Ex, priority: f64, assignments: Vec<(String, Ex)>| EventDef {
-        id: format!("ev_{id}"),
-        trigger,
-        initial_value: true,
-        persistent: false,
-        priority,
-        assignments,
-    };
+    let ev = EventDef::new;
     match kind {
         Kind::Stein2019 => {
             let r0 = v("Cmax") / v("foldx");
