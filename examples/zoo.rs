@@ -17,6 +17,7 @@ use cartkin::model::zoo::{Kind, ZooPopulation, ZooRow, UNIFORMS};
 use cartkin::solve::SolverConfig;
 use cartkin::trial::{PatientSource, Subject};
 use plot::{figure_path, fmt_log, font, Area, Res, OI_BLACK, OI_BLUE, OI_ORANGE, OI_SKY, OI_VERMILLION};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// One curve: label, colour and its daily points.
@@ -43,6 +44,35 @@ fn typical_rows(kind: Kind, values: &[f64]) -> Res<Vec<ZooRow>> {
     Ok(sol.rows)
 }
 
+/// The band (when given), the curves and, for more than one series, the legend.
+fn fill<'a, 'b: 'a, Y: Ranged<ValueType = f64>>(
+    ch: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>,
+    curves: &[Curve],
+    band: Option<&[(f64, f64, f64)]>,
+) -> Res {
+    if let Some(bd) = band {
+        let mut poly: Vec<(f64, f64)> = bd.iter().map(|p| (p.0, p.1)).collect();
+        poly.extend(bd.iter().rev().map(|p| (p.0, p.2)));
+        ch.draw_series(std::iter::once(Polygon::new(poly, OI_SKY.mix(0.35).filled())))?
+            .label("5th-95th percentile")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], OI_SKY.mix(0.35).filled()));
+    }
+    for c in curves {
+        let col = c.colour;
+        ch.draw_series(LineSeries::new(c.pts.iter().copied(), col.stroke_width(2)))?
+            .label(c.label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
+    }
+    if curves.len() + usize::from(band.is_some()) > 1 {
+        ch.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font(font(12))
+            .draw()?;
+    }
+    Ok(())
+}
+
 /// One panel on `area`: the curves and an optional band (lower, upper) on a log axis when
 /// every value is positive, else a linear one.
 fn panel(area: &Area, title: &str, unit: &str, t_max: f64, curves: &[Curve], band: Option<&[(f64, f64, f64)]>) -> Res {
@@ -65,26 +95,7 @@ fn panel(area: &Area, title: &str, unit: &str, t_max: f64, curves: &[Curve], ban
             .label_style(font(13))
             .axis_desc_style(font(14))
             .draw()?;
-        if let Some(bd) = band {
-            let mut poly: Vec<(f64, f64)> = bd.iter().map(|p| (p.0, p.1)).collect();
-            poly.extend(bd.iter().rev().map(|p| (p.0, p.2)));
-            ch.draw_series(std::iter::once(Polygon::new(poly, OI_SKY.mix(0.35).filled())))?
-                .label("5th-95th percentile")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], OI_SKY.mix(0.35).filled()));
-        }
-        for c in curves {
-            let col = c.colour;
-            ch.draw_series(LineSeries::new(c.pts.iter().copied(), col.stroke_width(2)))?
-                .label(c.label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
-        }
-        if curves.len() + usize::from(band.is_some()) > 1 {
-            ch.configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .label_font(font(12))
-                .draw()?;
-        }
+        fill(&mut ch, curves, band)?;
     } else {
         let pad = 0.05 * (hi - lo).max(1e-12);
         let mut ch = b.build_cartesian_2d(0.0..t_max, (lo - pad)..(hi + pad))?;
@@ -96,19 +107,7 @@ fn panel(area: &Area, title: &str, unit: &str, t_max: f64, curves: &[Curve], ban
             .label_style(font(13))
             .axis_desc_style(font(14))
             .draw()?;
-        for c in curves {
-            let col = c.colour;
-            ch.draw_series(LineSeries::new(c.pts.iter().copied(), col.stroke_width(2)))?
-                .label(c.label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
-        }
-        if curves.len() > 1 {
-            ch.configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .label_font(font(12))
-                .draw()?;
-        }
+        fill(&mut ch, curves, band)?;
     }
     Ok(())
 }
