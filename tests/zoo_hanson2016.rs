@@ -23,6 +23,9 @@ use cartkin::solve::{run_model, SolverConfig};
 use cartkin::InputError;
 use nalgebra::SVector;
 
+#[path = "common/zoo.rs"]
+mod zoo_ref;
+
 /// A reference trajectory: times in hours and the eight states (the file's species order),
 /// the drug `D` converted to per day.
 struct Reference {
@@ -31,15 +34,11 @@ struct Reference {
 }
 
 fn read(name: &str) -> Reference {
-    let path = format!("tests/data/zoo/{name}");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let (header, rows) = zoo_ref::read_reference(name);
     assert_eq!(header[0], "time");
-    assert_eq!(&header[1..], info().states, "{path}: columns");
+    assert_eq!(&header[1..], info().states, "{name}: columns");
     let (mut t_h, mut y) = (Vec::new(), Vec::new());
-    for l in lines.filter(|l| !l.is_empty()) {
-        let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+    for v in rows {
         assert_eq!(v.len(), N + 1);
         t_h.push(v[0]);
         // the drug D is a rate in the file (a.u. per hour), per day in the model
@@ -74,15 +73,10 @@ fn simulate(model: &Hanson2016, regimen: &Regimen, cfg: &SolverConfig, r: &Refer
 /// Per state: the largest error over the trajectory, scaled by the state's maximum over the
 /// reference (not scaled for a state that stays 0).
 fn scaled_errors(rows: &[ZooRow], r: &Reference) -> [f64; N] {
-    std::array::from_fn(|i| {
-        let scale = r.y.iter().map(|y| y[i].abs()).fold(0.0, f64::max);
-        let err = rows.iter().zip(&r.y).map(|(row, y)| (row.y[i] - y[i]).abs()).fold(0.0, f64::max);
-        if scale > 0.0 {
-            err / scale
-        } else {
-            err
-        }
-    })
+    let want: Vec<Vec<f64>> = r.t_h.iter().zip(&r.y).map(|(t, y)| std::iter::once(*t).chain(*y).collect()).collect();
+    let got: Vec<Vec<f64>> =
+        rows.iter().map(|row| std::iter::once(row.t).chain(row.y[..N].iter().copied()).collect()).collect();
+    zoo_ref::scaled_errors(&want, &got).try_into().unwrap_or_else(|v: Vec<f64>| panic!("{} columns", v.len()))
 }
 
 /// Check `model` against `file` at a tight and at the default tolerance: every state within

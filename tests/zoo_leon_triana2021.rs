@@ -21,19 +21,12 @@ use cartkin::regimen::{Regimen, SteroidPolicy, TociPolicy};
 use cartkin::solve::{run_model, SolverConfig};
 use cartkin::InputError;
 use nalgebra::SVector;
+use zoo_ref::read_reference;
+
+#[path = "common/zoo.rs"]
+mod zoo_ref;
 
 const DIR: &str = "tests/data/zoo";
-
-/// A reference trajectory: its header and its rows (time, then the species).
-fn read_reference(file: &str) -> (Vec<String>, Vec<Vec<f64>>) {
-    let text = std::fs::read_to_string(format!("{DIR}/{file}")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
-    let rows: Vec<Vec<f64>> =
-        lines.filter(|l| !l.trim().is_empty()).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
-    assert!(rows.iter().all(|r| r.len() == header.len()), "{file}: ragged rows");
-    (header, rows)
-}
 
 /// The parameters and initial values of one model as `zoo_reference.json` lists them.
 fn file_values(model: &str) -> (serde_json::Value, serde_json::Value) {
@@ -57,20 +50,16 @@ fn scaled_errors<const N: usize, M: Model<N, Row = ZooRow>>(m: &M, file: &str, c
     assert_eq!(sol.rows.len(), rows.len());
     let st = &sol.stats;
     eprintln!("{file} rtol {:e}: {} steps accepted, {} rejected", cfg.rtol(), st.accepted, st.rejected);
-    (0..N)
-        .map(|i| {
-            let max = rows.iter().map(|r| r[i + 1].abs()).fold(0.0, f64::max);
-            let scale = if max > 0.0 { max } else { 1.0 };
-            sol.rows
-                .iter()
-                .zip(&rows)
-                .map(|(s, r)| {
-                    assert_eq!(s.t, r[0]);
-                    (s.states()[i] - r[i + 1]).abs() / scale
-                })
-                .fold(0.0, f64::max)
+    let got: Vec<Vec<f64>> = sol
+        .rows
+        .iter()
+        .zip(&rows)
+        .map(|(s, r)| {
+            assert_eq!(s.t, r[0]);
+            std::iter::once(s.t).chain(s.states().iter().copied()).collect()
         })
-        .collect()
+        .collect();
+    zoo_ref::scaled_errors(&rows, &got)
 }
 
 fn tight() -> SolverConfig {

@@ -6,11 +6,12 @@ pub fn read_reference(file: &str) -> (Vec<String>, Vec<Vec<f64>>) {
     let path = format!("{}/tests/data/zoo/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut lines = text.lines();
-    let header = lines.next().expect("header").split(',').map(str::to_string).collect();
+    let header: Vec<String> = lines.next().expect("header").split(',').map(str::to_string).collect();
     let rows = lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split(',').map(|x| x.trim().parse::<f64>().expect("number")).collect())
-        .collect();
+        .map(|l| l.split(',').map(|x| x.trim().parse::<f64>().expect("number")).collect::<Vec<f64>>())
+        .collect::<Vec<_>>();
+    assert!(rows.iter().all(|r| r.len() == header.len()), "{file}: ragged rows");
     (header, rows)
 }
 
