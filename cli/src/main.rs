@@ -8,6 +8,7 @@
 //! (a trial with `--out` stops at the next chunk boundary and can be resumed).
 
 mod rundir;
+mod slurm;
 
 use cartkin::io::TrajectoryCsv;
 use cartkin::state::{Manifest, Shards, SummaryState};
@@ -97,6 +98,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// A trial as a Slurm job array: one task per shard and a merge job that writes the
+    /// trial's outputs into --out once every shard has succeeded (docs/CLUSTER.md). Also
+    /// --status DIR, --resubmit DIR (only the missing or failed shards, and a new merge) and
+    /// --merge DIR (what the merge job runs).
+    Slurm(SlurmArgs),
     /// Study files.
     Study {
         #[command(subcommand)]
@@ -183,6 +189,75 @@ struct TrialArgs {
     quiet: bool,
 }
 
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["study", "resubmit", "status", "merge"])))]
+struct SlurmArgs {
+    /// The study file (or a built-in study's name) to run as a job array.
+    study: Option<String>,
+    /// Shards (array tasks); the study's patients are split into this many contiguous ranges.
+    #[arg(long, requires = "study")]
+    shards: Option<u64>,
+    /// The run's directory: the job scripts and logs go to DIR/slurm, the shards to
+    /// DIR/shards/K, the merged outputs to DIR itself. Use a filesystem the compute nodes see.
+    #[arg(long, requires = "study")]
+    out: Option<PathBuf>,
+    /// Patients (overrides the study).
+    #[arg(long, requires = "study")]
+    patients: Option<u64>,
+    /// Seed (overrides the study).
+    #[arg(long, requires = "study")]
+    seed: Option<u64>,
+    /// Relative tolerance of every solve (overrides the study).
+    #[arg(long, requires = "study")]
+    rtol: Option<f64>,
+    /// Also write the daily trajectories of the first K patients.
+    #[arg(long, requires = "study", default_value_t = 0)]
+    trajectories: u64,
+    /// Slurm partition (--partition) of the jobs.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit of a shard task (--time, e.g. 2:00:00); at the limit a shard stops at a
+    /// checkpoint and `--resubmit` continues it.
+    #[arg(long)]
+    time: Option<String>,
+    /// CPUs per shard task (--cpus-per-task): the shard's worker threads.
+    #[arg(long, default_value_t = 1)]
+    cpus_per_task: u32,
+    /// Memory per shard task (--mem, e.g. 500M).
+    #[arg(long)]
+    mem: Option<String>,
+    /// Slurm account (--account).
+    #[arg(long)]
+    account: Option<String>,
+    /// The cartkin binary the jobs run (default: this one; it must be visible on the nodes).
+    #[arg(long, requires = "study")]
+    cartkin: Option<PathBuf>,
+    /// Submit the array and the merge job with sbatch (without it: only write the scripts,
+    /// and DIR/slurm/submit.sh submits them).
+    #[arg(long, requires = "study")]
+    submit: bool,
+    /// Submit the shards of DIR that are missing or failed, and a new merge job.
+    #[arg(long, value_name = "DIR")]
+    resubmit: Option<PathBuf>,
+    /// Show where each shard and the merge of DIR are (and why a failed one failed).
+    #[arg(long, value_name = "DIR")]
+    status: Option<PathBuf>,
+    /// Merge the shards of DIR into DIR (the merge job's command); refuses an incomplete set
+    /// and names the missing shards.
+    #[arg(long, value_name = "DIR")]
+    merge: Option<PathBuf>,
+    /// After submitting, wait until the jobs have left the queue; exit 0 only if the merged
+    /// outputs are complete.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds (exit 1; the jobs keep running).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    wait_timeout: Option<u64>,
+    /// Start over in a directory that holds another prepared run or a trial's outputs.
+    #[arg(long)]
+    force: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
@@ -197,6 +272,7 @@ fn main() -> ExitCode {
             cmd_export_sbml(scenario.as_deref(), &model, patient, &out, endpoints)
         }
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
+        Command::Slurm(a) => cmd_slurm(&a),
         Command::Study { command: StudyCommand::Show { study } } => {
             load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
         }
@@ -544,17 +620,38 @@ fn parse_shard(s: Option<&str>) -> Result<Option<(u64, u64)>, Fail> {
     Ok(Some((k, n)))
 }
 
-fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
-    let mut study = load_study(&a.study)?;
-    if let Some(n) = a.patients {
+/// A study with the command line's --patients, --seed and --rtol applied.
+fn study_with(arg: &str, patients: Option<u64>, seed: Option<u64>, rtol: Option<f64>) -> Result<Study, Fail> {
+    let mut study = load_study(arg)?;
+    if let Some(n) = patients {
         study.patients = n;
     }
-    if let Some(s) = a.seed {
+    if let Some(s) = seed {
         study.seed = s;
     }
-    if let Some(r) = a.rtol {
+    if let Some(r) = rtol {
         set_rtol(&mut study, r)?;
     }
+    Ok(study)
+}
+
+/// The manifest of a study's trial (what every shard of it must hold).
+fn study_manifest(study: &Study) -> Result<Manifest, Fail> {
+    if let Some(t) = study.v2_trial() {
+        return Ok(t.manifest());
+    }
+    if let Some(t) = study.zoo_trial() {
+        return Ok(t.manifest());
+    }
+    match (study.population_trial(), study.table_trial()) {
+        (Some(t), _) => Ok(t.manifest()),
+        (None, Some(t)) => Ok(t.manifest()),
+        (None, None) => Err(Fail::Input("the study has no patients".into())),
+    }
+}
+
+fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
+    let study = study_with(&a.study, a.patients, a.seed, a.rtol)?;
     let shard = parse_shard(a.shard.as_deref())?;
     if a.trajectories > 0 && a.out.is_none() {
         return Err(Fail::Input("--trajectories needs --out DIR".into()));
@@ -823,6 +920,133 @@ fn print_report(summary: &TrialSummary, n: u64, computed: u64, wall: f64, thread
         cartkin::trial::plain(computed as f64 / wall.max(1e-12)).split('.').next().unwrap_or("0")
     );
     let _ = write!(out, "{}", summary.report_in(car_t_unit));
+}
+
+fn cmd_slurm(a: &SlurmArgs) -> Result<(), Fail> {
+    let sbatch = slurm::Sbatch {
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        cpus_per_task: a.cpus_per_task,
+        mem: a.mem.clone(),
+        account: a.account.clone(),
+    };
+    let timeout = a.wait_timeout.map(Duration::from_secs);
+    let finish_wait = |dir: &Path| -> Result<(), Fail> {
+        slurm::wait(dir, timeout)?;
+        let (text, merged) = slurm::status(dir)?;
+        say_raw!("{text}");
+        if merged {
+            Ok(())
+        } else {
+            Err(Fail::Run(format!("{}: the jobs have left the queue without merged outputs (above)", dir.display())))
+        }
+    };
+    if let Some(dir) = &a.status {
+        let (text, _) = slurm::status(dir)?;
+        say_raw!("{text}");
+        return Ok(());
+    }
+    if let Some(dir) = &a.merge {
+        let dirs = slurm::merge(dir)?;
+        return cmd_merge(dir, &dirs, false);
+    }
+    if let Some(dir) = &a.resubmit {
+        let mut job = slurm::load(dir)?;
+        match slurm::still_queued(&job) {
+            Some(q) if !q.is_empty() => {
+                let ids: Vec<String> = q.iter().map(|(id, st, _)| format!("{id} {}", st.to_lowercase())).collect();
+                return Err(Fail::Run(format!(
+                    "{}: jobs of the last submission are still in the queue ({}); wait for them or scancel them first",
+                    dir.display(),
+                    ids.join(", ")
+                )));
+            }
+            _ => {}
+        }
+        if a.cpus_per_task != 1 && a.cpus_per_task != job.sbatch.cpus_per_task {
+            return Err(Fail::Input(
+                "--cpus-per-task cannot change on --resubmit (it is in DIR/slurm/shard.sh); --time, --partition,                  --mem and --account can"
+                    .into(),
+            ));
+        }
+        let todo = slurm::incomplete(dir, &job);
+        let (_, merged) = slurm::status(dir)?;
+        if todo.is_empty() && merged {
+            say!("{}: every shard and the merge are complete; nothing to submit", dir.display());
+            return Ok(());
+        }
+        let over = sbatch_overrides(a);
+        over.validate()?;
+        let sub = slurm::submit(dir, &mut job, &todo, &over)?;
+        report_submission(dir, &sub);
+        return if a.wait { finish_wait(dir) } else { Ok(()) };
+    }
+    let Some(study_arg) = &a.study else { return Err(Fail::Input("a study, --resubmit, --status or --merge".into())) };
+    let (Some(n_shards), Some(out)) = (a.shards, &a.out) else {
+        return Err(Fail::Input("cartkin slurm STUDY needs --shards N and --out DIR".into()));
+    };
+    // an absolute path, so that a table of patients named relative to the study is found
+    // from DIR/slurm/study.toml
+    let arg = match std::fs::canonicalize(study_arg) {
+        Ok(p) if Path::new(study_arg).exists() => p.display().to_string(),
+        _ => study_arg.clone(),
+    };
+    let study = study_with(&arg, a.patients, a.seed, a.rtol)?;
+    let manifest = study_manifest(&study)?;
+    let prep = slurm::Prepare {
+        study_arg,
+        study: &study,
+        manifest: &manifest,
+        n_shards,
+        out,
+        trajectories: a.trajectories,
+        sbatch,
+        cartkin: a.cartkin.as_deref(),
+        force: a.force,
+    };
+    let (dir, mut job) = slurm::prepare(&prep)?;
+    say!("{}", study.describe());
+    say!(
+        "  {n_shards} shards (array 0-{}), {} CPU(s) per shard; scripts in {}/slurm",
+        n_shards - 1,
+        a.cpus_per_task,
+        dir.display()
+    );
+    if !a.submit {
+        say!("  submit with: {}/slurm/submit.sh   (or: cartkin slurm --resubmit {0})", dir.display());
+        say!("  then:        cartkin slurm --status {}", dir.display());
+        return Ok(());
+    }
+    let sub = slurm::submit(&dir, &mut job, &(0..n_shards).collect::<Vec<_>>(), &slurm::Sbatch::default())?;
+    report_submission(&dir, &sub);
+    if a.wait {
+        finish_wait(&dir)
+    } else {
+        Ok(())
+    }
+}
+
+/// The options of `--resubmit` that override the scripts' #SBATCH lines.
+fn sbatch_overrides(a: &SlurmArgs) -> slurm::Sbatch {
+    slurm::Sbatch {
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        cpus_per_task: 1,
+        mem: a.mem.clone(),
+        account: a.account.clone(),
+    }
+}
+
+fn report_submission(dir: &Path, sub: &slurm::Submission) {
+    match &sub.array_job {
+        Some(a) => say!(
+            "  submitted shards {} as array job {a}; merge job {} (after every shard succeeds)",
+            slurm::array_list(&sub.shards),
+            sub.merge_job
+        ),
+        None => say!("  every shard is complete; submitted merge job {}", sub.merge_job),
+    }
+    say!("  status: cartkin slurm --status {}", dir.display());
 }
 
 fn cmd_merge(out: &Path, dirs: &[PathBuf], force: bool) -> Result<(), Fail> {

@@ -80,6 +80,24 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Fail> {
     cartkin::io::write_atomic(dir, name, bytes).map_err(|e| io_fail(&dir.join(name), e))
 }
 
+/// Remove a trial's outputs (and its `trajectories/`) from `dir`: what `--force` discards.
+pub fn remove_outputs(dir: &Path) -> Result<(), Fail> {
+    for f in OUTPUTS {
+        let p = dir.join(f);
+        if std::fs::symlink_metadata(&p).is_ok() {
+            std::fs::remove_file(&p).map_err(|e| io_fail(&p, e))?;
+        }
+    }
+    let t = dir.join("trajectories");
+    if is_symlink(&t) {
+        std::fs::remove_file(&t).map_err(|e| io_fail(&t, e))?;
+    } else if t.is_dir() {
+        std::fs::remove_dir_all(&t).map_err(|e| io_fail(&t, e))?;
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
 /// How a run starts in its directory.
 pub enum Start {
     /// From the first patient, with a new table.
@@ -184,20 +202,7 @@ impl RunDir {
     }
 
     fn clean(&self) -> Result<(), Fail> {
-        for f in OUTPUTS {
-            let p = self.dir.join(f);
-            if std::fs::symlink_metadata(&p).is_ok() {
-                std::fs::remove_file(&p).map_err(|e| io_fail(&p, e))?;
-            }
-        }
-        let t = self.dir.join("trajectories");
-        if is_symlink(&t) {
-            std::fs::remove_file(&t).map_err(|e| io_fail(&t, e))?;
-        } else if t.is_dir() {
-            std::fs::remove_dir_all(&t).map_err(|e| io_fail(&t, e))?;
-        }
-        sync_dir(&self.dir);
-        Ok(())
+        remove_outputs(&self.dir)
     }
 
     /// Where the run starts: a complete run (with `--resume`), a checkpoint (with
@@ -338,6 +343,28 @@ impl RunDir {
         }
         let f = w.into_inner().map_err(|e| io_fail(&tmp, e.into_error()))?;
         f.sync_all().map_err(|e| io_fail(&tmp, e))?;
+        // the shards' daily trajectories (`--trajectories K`: ids < K, each in one shard)
+        let out_traj = self.dir.join("trajectories");
+        for (_, d) in parts {
+            let t = d.join("trajectories");
+            if is_symlink(&t) {
+                return Err(Fail::Run(format!("{}: is a symbolic link; refusing to read through it", t.display())));
+            }
+            if !t.is_dir() {
+                continue;
+            }
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&t)
+                .map_err(|e| io_fail(&t, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv") && !is_symlink(p) && p.is_file())
+                .collect();
+            files.sort();
+            for p in files {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                let bytes = std::fs::read(&p).map_err(|e| io_fail(&p, e))?;
+                write_atomic(&out_traj, &name, &bytes)?;
+            }
+        }
         let run = serde_json::json!({
             "crate": "cartkin",
             "version": env!("CARGO_PKG_VERSION"),

@@ -722,3 +722,122 @@ fn export_sbml_writes_a_file_and_refuses_bad_input() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `cartkin` with a PATH that holds no Slurm command (the machine running the tests may have
+/// one: these tests must not submit anything).
+fn cartkin_without_slurm(args: &[&str], empty: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cartkin")).args(args).env("PATH", empty).output().expect("run cartkin")
+}
+
+/// One array task of a prepared Slurm run, run by hand as Slurm would (bash, the task id in
+/// the environment).
+fn run_task(dir: &Path, k: u64) -> Output {
+    Command::new("bash")
+        .arg(dir.join("slurm").join("shard.sh"))
+        .env("SLURM_ARRAY_TASK_ID", k.to_string())
+        .env("SLURM_ARRAY_JOB_ID", "1")
+        .output()
+        .expect("run shard.sh")
+}
+
+#[test]
+fn slurm_scripts_run_by_hand_merge_to_the_one_process_bytes() {
+    let d = scratch("slurm");
+    let empty = d.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let s = |x: &str| d.join(x).display().to_string();
+    let base = ["--patients", "900", "--seed", "4", "--trajectories", "2"];
+    let mut full = vec!["trial", "eliana", "--quiet", "--out"];
+    let full_dir = s("full");
+    full.push(&full_dir);
+    full.extend_from_slice(&base);
+    ok(&cartkin(&full));
+
+    let run = s("run");
+    let mut prep = vec!["slurm", "eliana", "--shards", "3", "--out", &run, "--time", "1:00:00", "--mem", "500M"];
+    prep.extend_from_slice(&base);
+    let o = cartkin_without_slurm(&prep, &empty);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("slurm/submit.sh"), "{}", String::from_utf8_lossy(&o.stdout));
+    let script = String::from_utf8(read(&d.join("run/slurm/shard.sh"))).unwrap();
+    for want in
+        ["#SBATCH --array=0-2\n", "#SBATCH --time=1:00:00\n", "#SBATCH --mem=500M\n", "--shard \"$K/3\"", "--resume"]
+    {
+        assert!(script.contains(want), "shard.sh lacks {want:?}:\n{script}");
+    }
+    let merge = String::from_utf8(read(&d.join("run/slurm/merge.sh"))).unwrap();
+    assert!(merge.contains("--kill-on-invalid-dep=yes") && merge.contains("slurm --merge"), "{merge}");
+
+    // two of three tasks: the merge refuses and names the missing shard
+    ok(&run_task(&d.join("run"), 0));
+    ok(&run_task(&d.join("run"), 2));
+    let m = cartkin(&["slurm", "--merge", &run]);
+    assert_eq!(m.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&m.stderr);
+    assert!(err.contains("shard 1 of 3 is missing"), "{err}");
+    assert!(!d.join("run/summary.json").exists());
+    // --status without a scheduler: reads the shards' directories
+    let st = cartkin_without_slurm(&["slurm", "--status", &run], &empty);
+    ok(&st);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("shards complete: 2 of 3") && text.contains("shard 1: not submitted"), "{text}");
+    // --submit / --resubmit without sbatch: a clear error, the scripts stay
+    let sub = cartkin_without_slurm(&["slurm", "--resubmit", &run], &empty);
+    assert_eq!(sub.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&sub.stderr).contains("sbatch"), "{}", String::from_utf8_lossy(&sub.stderr));
+
+    // the last task, then the merge job's command: the 1-process bytes in DIR itself
+    ok(&run_task(&d.join("run"), 1));
+    ok(&cartkin(&["slurm", "--merge", &run]));
+    same_outputs(&d.join("full"), &d.join("run"));
+    for p in ["patient_0.csv", "patient_1.csv"] {
+        assert!(read(&d.join("full/trajectories").join(p)) == read(&d.join("run/trajectories").join(p)), "{p}");
+    }
+    // a task run again (a requeue) leaves its complete shard as it is
+    let before = read(&d.join("run/shards/1/run.json"));
+    ok(&run_task(&d.join("run"), 1));
+    assert!(read(&d.join("run/shards/1/run.json")) == before);
+
+    // preparing again into the same directory is refused, unless --force
+    let again = cartkin_without_slurm(&prep, &empty);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--resubmit"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(d.join("run/summary.json").exists(), "a refused prepare removed outputs");
+    let mut forced = prep.clone();
+    forced.push("--force");
+    ok(&cartkin_without_slurm(&forced, &empty));
+    assert!(!d.join("run/summary.json").exists() && !d.join("run/shards").exists());
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn slurm_refuses_bad_options_with_exit_2() {
+    let d = scratch("slurm-bad");
+    let empty = d.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = d.join("x").display().to_string();
+    let spaced = d.join("a b").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["slurm", "eliana", "--shards", "0", "--out", &out], "--shards 0"),
+        (vec!["slurm", "eliana", "--shards", "20", "--patients", "10", "--out", &out], "--shards 20"),
+        (vec!["slurm", "eliana", "--shards", "2", "--out", &out, "--time", "1 day"], "--time"),
+        (vec!["slurm", "eliana", "--shards", "2", "--out", &out, "--partition", "a\n#SBATCH --x"], "--partition"),
+        (vec!["slurm", "eliana", "--shards", "2", "--out", &out, "--cpus-per-task", "0"], "--cpus-per-task"),
+        (vec!["slurm", "eliana", "--shards", "2", "--out", &spaced], "blank"),
+        (vec!["slurm", "eliana", "--out", &out], "--shards"),
+        (vec!["slurm", "--status", &out], "job.json"),
+        (vec!["slurm", "nosuchstudy", "--shards", "2", "--out", &out], "nosuchstudy"),
+    ];
+    for (args, want) in cases {
+        let o = cartkin_without_slurm(&args, &empty);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!d.join("x/slurm/job.json").exists(), "{args:?} prepared a run");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
