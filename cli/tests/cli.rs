@@ -810,7 +810,8 @@ fn slurm_scripts_run_by_hand_merge_to_the_one_process_bytes() {
     let mut forced = prep.clone();
     forced.push("--force");
     ok(&cartkin_without_slurm(&forced, &empty));
-    assert!(!d.join("run/summary.json").exists() && !d.join("run/shards").exists());
+    assert!(!d.join("run/summary.json").exists(), "--force kept the merged outputs");
+    assert_eq!(std::fs::read_dir(d.join("run/shards")).unwrap().count(), 0, "--force kept shards");
     std::fs::remove_dir_all(&d).ok();
 }
 
