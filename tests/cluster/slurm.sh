@@ -27,10 +27,10 @@ same() { # same DIR_A DIR_B LABEL: patients.csv, summary.json and trajectories/ 
     echo "$label: trajectories/ identical ($(ls "$b/trajectories" | wc -l) files)"
   fi
 }
-queue_empty() { # wait (at most $1 s) until no job is queued or running
-  local t=0
-  while [ -n "$(squeue -h)" ]; do
-    sleep 1; t=$((t + 1)); [ $t -le "$1" ] || fail "jobs still queued after $1 s: $(squeue -h)"
+queue_empty() { # wait (at most $1 s) until none of this script's jobs is queued or running
+  local t=0 mine=(squeue -h --me -n cartkin-eliana,cartkin-eliana-merge)
+  while [ -n "$("${mine[@]}")" ]; do
+    sleep 1; t=$((t + 1)); [ $t -le "$1" ] || fail "jobs still queued after $1 s: $("${mine[@]}")"
   done
 }
 study=studies/eliana.toml
