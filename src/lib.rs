@@ -73,6 +73,7 @@
 // deliberate way to send NaN down the error branch.
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod bind;
 pub mod endpoints;
 pub mod error;
 pub mod io;

@@ -44,6 +44,14 @@ use crate::solve::SolverConfig;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
+/// Studies shipped with the crate, by name (`cartkin trial eliana`): the default ELIANA-like
+/// trial of model v2 and two examples of the study format.
+pub const BUILTIN_STUDIES: &[(&str, &str)] = &[
+    ("eliana", include_str!("../studies/eliana.toml")),
+    ("adults-cd28", include_str!("../studies/adults-cd28.toml")),
+    ("dual-cd19-cd22", include_str!("../studies/dual-cd19-cd22.toml")),
+];
+
 /// Built-in populations of model v2, by study name.
 pub const POPULATIONS_V2: &[(&str, &str)] = &[
     ("eliana", "ELIANA-calibrated children and young adults, tisagenlecleucel per kg (model v2: the default trial)"),

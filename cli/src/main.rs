@@ -12,7 +12,7 @@ mod slurm;
 
 use cartkin::io::TrajectoryCsv;
 use cartkin::state::{Manifest, Shards, SummaryState};
-use cartkin::study::{Study, StudyError, POPULATIONS, POPULATIONS_V2};
+use cartkin::study::{Study, BUILTIN_STUDIES, POPULATIONS, POPULATIONS_V2};
 use cartkin::trial::Subject;
 use cartkin::trial::{PatientSource, Trial, TrialSummary};
 use cartkin::{io, simulate, Grid, OutputSpec, Scenario, SolverConfig};
@@ -41,13 +41,6 @@ macro_rules! say_raw {
         let _ = write!(std::io::stdout(), $($t)*);
     }};
 }
-
-/// Studies shipped with the crate, found by name by an installed binary.
-const BUILTIN_STUDIES: &[(&str, &str)] = &[
-    ("eliana", include_str!("../../studies/eliana.toml")),
-    ("adults-cd28", include_str!("../../studies/adults-cd28.toml")),
-    ("dual-cd19-cd22", include_str!("../../studies/dual-cd19-cd22.toml")),
-];
 
 /// CAR-T cell therapy for B-ALL: simulations and virtual trials from files.
 #[derive(Parser, Debug)]
@@ -318,16 +311,16 @@ fn main() -> ExitCode {
 
 /// A study from a file, or a built-in study by name.
 fn load_study(arg: &str) -> Result<Study, Fail> {
-    let path = Path::new(arg);
-    let res = if path.exists() {
-        Study::from_path(path)
-    } else if let Some((name, text)) = BUILTIN_STUDIES.iter().find(|(n, _)| *n == arg) {
-        Study::parse(text, &format!("{name} (built-in study)"), Path::new("."))
-    } else {
-        let names: Vec<&str> = BUILTIN_STUDIES.iter().map(|(n, _)| *n).collect();
-        return Err(Fail::Input(format!("{arg}: no such file, nor a built-in study ({})", names.join(", "))));
-    };
-    res.map_err(|e: StudyError| Fail::Input(e.to_string()))
+    cartkin::bind::load_study(arg).map_err(bind_fail)
+}
+
+/// A binding-layer error as the command line's failure (same message, same exit code).
+fn bind_fail(e: cartkin::bind::BindError) -> Fail {
+    match e {
+        cartkin::bind::BindError::Input(m) => Fail::Input(m),
+        cartkin::bind::BindError::Run(m) => Fail::Run(m),
+        cartkin::bind::BindError::Interrupted => Fail::Interrupted(130),
+    }
 }
 
 fn read_toml(file: &Path) -> Result<toml::Table, Fail> {
@@ -389,25 +382,9 @@ fn simulate_study_patient(
     if out.is_some() {
         io::file_stem(&stem).map_err(|e| Fail::Input(format!("{}: study name: {e}", file.display())))?;
     }
-    let header = [
-        ("study", serde_json::Value::from(study.name.clone())),
-        ("model", serde_json::Value::from(study.model.clone())),
-        ("seed", serde_json::Value::from(study.seed)),
-        ("patient", serde_json::Value::from(id)),
-        ("horizon_days", serde_json::Value::from(study.horizon_days)),
-    ];
-    let res = if let Some(t) = study.v2_trial() {
-        solve_one(&t, id, &header, &study.solver)
-    } else if let Some(t) = study.zoo_trial() {
-        solve_one(&t, id, &header, &study.solver)
-    } else if let Some(t) = study.population_trial() {
-        solve_one(&t, id, &header, &study.solver)
-    } else if let Some(t) = study.table_trial() {
-        solve_one(&t, id, &header, &study.solver)
-    } else {
-        return Err(Fail::Input("the study has no patients".into()));
-    };
-    let (json, csv) = res.map_err(|e| Fail::Input(format!("{}: patient {id}: {e}", file.display())))?;
+    let one =
+        cartkin::bind::study_patient_of(&study, id).map_err(|e| Fail::Input(format!("{}: {e}", file.display())))?;
+    let (json, csv) = (one.document, one.trajectory_csv);
     match out {
         None => say_raw!("{json}"),
         Some(dir) => {
@@ -419,32 +396,12 @@ fn simulate_study_patient(
     Ok(())
 }
 
-/// One patient of a trial: the endpoints JSON (`header` first) and the daily trajectory CSV.
-fn solve_one<S: PatientSource>(
-    t: &Trial<S>,
-    id: u64,
-    header: &[(&str, serde_json::Value)],
-    cfg: &SolverConfig,
-) -> Result<(String, String), cartkin::trial::Failure>
-where
-    <S::Patient as Subject>::Row: TrajectoryCsv,
-{
-    let sol = t.solve_patient(id, &Grid::Daily)?;
-    Ok((io::endpoints_columns_json(header, &sol, cfg), TrajectoryCsv::csv(&sol.rows)))
-}
-
 /// `--rtol` on a study: the tolerance changes, the step limit, method and maximum step stay.
 fn set_rtol(study: &mut Study, r: f64) -> Result<(), Fail> {
-    let old = study.solver;
-    let mut cfg = SolverConfig::with_rtol(r)
-        .and_then(|c| c.max_steps(old.step_limit()))
-        .map_err(|e| Fail::Input(format!("--rtol: {e}")))?
-        .method(old.method_used());
-    if old.max_step().is_finite() {
-        cfg = cfg.h_max(old.max_step()).map_err(|e| Fail::Input(e.to_string()))?;
-    }
-    study.solver = cfg;
-    Ok(())
+    cartkin::bind::set_rtol(study, r).map_err(|e| {
+        let m = e.to_string();
+        Fail::Input(if m.starts_with("rtol") { format!("--{m}") } else { format!("--rtol: {m}") })
+    })
 }
 
 /// `simulate`: a study file (a built-in study's name, a TOML file with a top-level `model`

@@ -842,3 +842,31 @@ fn slurm_refuses_bad_options_with_exit_2() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn the_binding_layer_gives_the_command_lines_bytes() {
+    // cartkin::bind is what the Python and R packages call: the same summary.json and
+    // patients.csv bytes as `cartkin trial`, and the same document as `cartkin simulate`
+    let d = scratch("bind");
+    let out = d.join("cli").display().to_string();
+    ok(&cartkin(&["trial", "eliana", "--patients", "700", "--seed", "12", "--threads", "2", "--quiet", "--out", &out]));
+    for threads in [1, 2] {
+        let opts = cartkin::bind::TrialOptions {
+            patients: Some(700),
+            seed: Some(12),
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let r = cartkin::bind::run_trial("eliana", &opts, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+        assert!(r.summary_json.as_bytes() == read(&d.join("cli/summary.json")), "summary.json, {threads} threads");
+        assert!(r.patients_csv.as_bytes() == read(&d.join("cli/patients.csv")), "patients.csv, {threads} threads");
+    }
+    let s1 = root().join("tests/data/S1_nominal.json").display().to_string();
+    let cli = cartkin(&["simulate", &s1]);
+    ok(&cli);
+    assert_eq!(cartkin::bind::simulate(&s1, 0, None).unwrap().document.as_bytes(), &cli.stdout[..]);
+    let cli = cartkin(&["simulate", "eliana", "--patient", "3"]);
+    ok(&cli);
+    assert_eq!(cartkin::bind::simulate("eliana", 3, None).unwrap().document.as_bytes(), &cli.stdout[..]);
+    std::fs::remove_dir_all(&d).ok();
+}
