@@ -123,7 +123,7 @@ pub fn simulate(arg: &str, patient: u64, rtol: Option<f64>) -> Result<PatientOut
         Source::File(p) => {
             let text = crate::io::read_capped(p, crate::io::MAX_INPUT_BYTES)
                 .map_err(|e| input(format!("cannot read {arg}: {e}")))?;
-            let json = !p.extension().is_some_and(|e| e == "toml");
+            let json = p.extension().is_none_or(|e| e != "toml");
             (arg.to_string(), text, json)
         }
         Source::Text(t) => ("<string>".to_string(), t.to_string(), t.trim_start().starts_with('{')),
