@@ -2,9 +2,10 @@
 # Build the Rust crate src/rust (cartkin-r) as a static library and copy it to
 # src/rust-lib/libcartkin_r.a. Called by src/Makevars from src/ with R_HOME as $1.
 #
-# Target directory: $CARGO_TARGET_DIR if set (so that CI and a developer share one), else the
-# Cargo workspace's (the repository's target/): the package builds from the repository only,
-# since the crate depends on the library crate two levels up (path "../../..").
+# Target directory: $CARGO_TARGET_DIR if set (so that CI and a developer share one; a relative
+# one is taken from the repository's root), else the Cargo workspace's (the repository's
+# target/). The package builds from the repository only: the crate depends on the library
+# crate two levels up (path "../../..").
 # Nothing is written outside src/ and that directory (Cargo.lock is used as it is: --locked).
 set -e
 r_home="$1"
@@ -15,7 +16,11 @@ if [ ! -f "$root/Cargo.toml" ] || [ ! -f "$root/src/bind.rs" ]; then
   exit 1
 fi
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then
-  target="$CARGO_TARGET_DIR"
+  # a relative one is taken from the repository's root (where CI and cargo commands run)
+  case "$CARGO_TARGET_DIR" in
+    /*) target="$CARGO_TARGET_DIR" ;;
+    *) target="$root/$CARGO_TARGET_DIR" ;;
+  esac
 else
   target="$root/target"
 fi
