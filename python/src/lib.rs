@@ -13,6 +13,7 @@ use numpy::PyArray1;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,17 +31,21 @@ fn py_err(e: BindError) -> PyErr {
 }
 
 /// A table as a dict of numpy arrays in the header's order: float64 for numbers (a missing
-/// value is NaN), object arrays of `str` or `None` for text.
+/// value is NaN), object arrays of `str` or `None` for text. A column's equal strings are
+/// one Python object (a status column holds a few distinct values in millions of rows).
 fn table_dict<'py>(py: Python<'py>, table: Table) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (name, col) in table.names.into_iter().zip(table.columns) {
         match col {
             Column::Number(v) => dict.set_item(name, PyArray1::from_vec(py, v))?,
             Column::Text(v) => {
+                let mut seen: HashMap<String, Py<PyAny>> = HashMap::new();
                 let objects: Vec<Py<PyAny>> = v
                     .into_iter()
                     .map(|s| match s {
-                        Some(s) => PyString::new(py, &s).into_any().unbind(),
+                        Some(s) => {
+                            seen.entry(s).or_insert_with_key(|s| PyString::new(py, s).into_any().unbind()).clone_ref(py)
+                        }
                         None => py.None(),
                     })
                     .collect();
