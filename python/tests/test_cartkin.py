@@ -135,6 +135,8 @@ def test_a_study_dict_equals_its_file():
     assert a.summary_json == b.summary_json
     for k in a.patients:
         assert np.array_equal(a.patients[k], b.patients[k], equal_nan=a.patients[k].dtype == np.float64), k
+    # a dict with a `model` key is a study for simulate too
+    assert cartkin.simulate(study, patient=2).document_json == cartkin.simulate(ELIANA, patient=2).document_json
 
 
 def test_the_gil_is_released_while_a_trial_runs():
