@@ -11,8 +11,10 @@
 //! trajectories/ (run.json adds the MPI layout and the times).
 //!
 //! **Messages.** Every byte stream (rows, a trajectory file) goes in pieces of at most
-//! [`PIECE`] bytes, whose sizes both sides derive from the length announced first, so that
-//! no message comes near MPI's `int` counts and a receive never needs a probe.
+//! [`PIECE`] bytes, whose sizes both sides derive from the length and the piece size
+//! announced first, so that no message comes near MPI's `int` counts and a receive never
+//! needs a probe. (`CARTKIN_MPI_PIECE_BYTES` sets a smaller piece on a sending rank: the
+//! tests make every transfer take many pieces with it.)
 //!
 //! **Errors** never leave a rank waiting. Up to the computation every rank takes part in one
 //! gate: each tells rank 0 whether it is ready (its arguments, its study, its run's
@@ -43,6 +45,15 @@ use std::time::Instant;
 
 /// The largest message: 64 MiB, far below the 2^31 - 1 elements of an MPI count.
 const PIECE: usize = 64 << 20;
+
+/// The piece size this rank sends with: [`PIECE`], or `CARTKIN_MPI_PIECE_BYTES` (1 to
+/// [`PIECE`]) for the tests.
+fn piece_bytes() -> usize {
+    std::env::var("CARTKIN_MPI_PIECE_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(PIECE, |p| p.clamp(1, PIECE))
+}
 
 /// `trial --mpi`: initialise MPI, run the rank's part, finalise. Returns on every rank;
 /// when the gate refuses the run, rank 0 returns the error and the other ranks exit with
@@ -243,10 +254,10 @@ fn abort(world: &SimpleCommunicator, f: Fail) -> ! {
     world.abort(i32::from(f.code()))
 }
 
-/// Send `bytes` to rank 0 in pieces of at most [`PIECE`] bytes.
-fn send_pieces(world: &SimpleCommunicator, bytes: &[u8]) {
+/// Send `bytes` to rank 0 in pieces of `piece` bytes (the last one shorter).
+fn send_pieces(world: &SimpleCommunicator, bytes: &[u8], piece: usize) {
     let root = world.process_at_rank(0);
-    for piece in bytes.chunks(PIECE) {
+    for piece in bytes.chunks(piece) {
         root.send(piece);
     }
 }
@@ -257,13 +268,14 @@ fn receive_pieces(
     world: &SimpleCommunicator,
     r: i32,
     len: u64,
+    piece: usize,
     buf: &mut Vec<u8>,
     mut each: impl FnMut(&[u8]) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     let from = world.process_at_rank(r);
     let mut left = len;
     while left > 0 {
-        let n = usize::try_from(left).map_or(PIECE, |l| l.min(PIECE));
+        let n = usize::try_from(left).map_or(piece, |l| l.min(piece));
         buf.resize(n, 0);
         from.receive_into(&mut buf[..n]);
         each(&buf[..n])?;
@@ -284,6 +296,8 @@ enum Rows {
 struct Meta {
     /// The rank's summary state.
     state: SummaryState,
+    /// The size of the pieces that follow (the last of each stream shorter).
+    piece: usize,
     /// Bytes of rows that follow.
     rows_bytes: u64,
     /// The trajectory files that follow: (patient id, bytes), in this order.
@@ -298,6 +312,7 @@ impl Meta {
     fn to_bytes(&self) -> Vec<u8> {
         serde_json::json!({
             "state": self.state.to_json(),
+            "piece": self.piece,
             "rows_bytes": self.rows_bytes,
             "trajectories": self.trajectories,
             "threads": self.threads,
@@ -320,6 +335,11 @@ impl Meta {
         }
         Ok(Meta {
             state,
+            piece: v["piece"]
+                .as_u64()
+                .and_then(|p| usize::try_from(p).ok())
+                .filter(|p| (1..=PIECE).contains(p))
+                .ok_or("no piece size, or one out of range")?,
             rows_bytes: v["rows_bytes"].as_u64().ok_or("no rows_bytes")?,
             trajectories,
             threads: v["threads"].as_u64().and_then(|t| usize::try_from(t).ok()).ok_or("no threads")?,
@@ -447,15 +467,16 @@ where
         };
         let meta = Meta {
             state,
+            piece: piece_bytes(),
             rows_bytes: rows_bytes.len() as u64,
             trajectories: kept.iter().map(|(id, t)| (*id, t.len() as u64)).collect(),
             threads,
             compute_s,
         };
         world.process_at_rank(0).send(&meta.to_bytes()[..]);
-        send_pieces(world, &rows_bytes);
+        send_pieces(world, &rows_bytes, meta.piece);
         for (_, t) in &kept {
-            send_pieces(world, t);
+            send_pieces(world, t, meta.piece);
         }
         return Ok(());
     }
@@ -472,7 +493,7 @@ where
         states.push(meta.state);
         threads_per_rank.push(meta.threads);
         compute.push(meta.compute_s);
-        let res = receive_pieces(world, from, meta.rows_bytes, &mut buf, |piece| match &mut rows {
+        let res = receive_pieces(world, from, meta.rows_bytes, meta.piece, &mut buf, |piece| match &mut rows {
             Rows::Table(w) => w.get_mut().write_all(piece).map_err(|e| Fail::Run(format!("patients.csv: {e}"))),
             _ => Err(Fail::Run(format!("MPI rank {from} sent rows that no table takes"))),
         });
@@ -481,7 +502,7 @@ where
         }
         for (id, len) in meta.trajectories {
             let mut text = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            let res = receive_pieces(world, from, len, &mut buf, |piece| {
+            let res = receive_pieces(world, from, len, meta.piece, &mut buf, |piece| {
                 text.extend_from_slice(piece);
                 Ok(())
             })
