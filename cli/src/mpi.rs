@@ -114,21 +114,29 @@ fn check_args(a: &TrialArgs) -> Result<(), Fail> {
 /// it). When the ranks of a node may run on overlapping cores (their counts add up to more
 /// than the node's online cores: no binding, or an oversubscribed node), the rank takes its
 /// share, `cores / ranks on the node` (at least 1), so that the node is not oversubscribed.
+/// With the note to print when the node's ranks may run on fewer cores than it has (the
+/// launcher bound them: Open MPI binds each rank to one core when it starts 1 or 2 ranks).
 /// Collective: every rank calls it.
-fn default_threads(world: &SimpleCommunicator, requested: Option<usize>) -> usize {
+fn default_threads(world: &SimpleCommunicator, requested: Option<usize>) -> (usize, Option<String>) {
     let own = std::thread::available_parallelism().map_or(1, |n| n.get());
     let node = world.split_shared(world.rank());
     let mut all = vec![0u64; usize::try_from(node.size()).unwrap_or(1).max(1)];
     node.all_gather_into(&(own as u64), &mut all[..]);
     if let Some(t) = requested {
-        return t;
+        return (t, None);
     }
     let online = online_cpus().unwrap_or_else(|| all.iter().copied().max().unwrap_or(1) as usize);
     let sum: u64 = all.iter().sum();
-    if sum <= online as u64 {
-        own
+    if sum < online as u64 {
+        let note = format!(
+            "note: the {} rank(s) on this node may run on {sum} of its {online} cores (the launcher's CPU binding); `mpirun --bind-to none` or `srun --cpus-per-task` gives them more",
+            all.len()
+        );
+        (own, Some(note))
+    } else if sum == online as u64 {
+        (own, None)
     } else {
-        (own / all.len()).max(1)
+        ((own / all.len()).max(1), None)
     }
 }
 
@@ -355,7 +363,7 @@ fn run_rank<S: PatientSource>(
     trial: Trial<S>,
     study: &Study,
     a: &TrialArgs,
-    threads: usize,
+    (threads, note): (usize, Option<String>),
 ) -> Result<(), Fail>
 where
     <S::Patient as Subject>::Row: TrajectoryCsv,
@@ -405,6 +413,9 @@ where
     if rank == 0 {
         say!("{}", study.describe());
         say!("  MPI: {size} ranks x {threads} threads at rank 0; rank 0 runs patients {}..{}", range.start, range.end);
+        if let Some(n) = note.filter(|_| !a.quiet) {
+            eprintln!("{n}");
+        }
     }
     let mut progress = Progress::new(a.quiet || rank != 0, range.end - range.start, 0);
     let traj_dir = a.out.as_ref().map(|d| d.join("trajectories"));
