@@ -42,6 +42,30 @@ macro_rules! say_raw {
     }};
 }
 
+/// Run `$body` with `$t` bound to the study's trial, whichever model it is of (the trial's
+/// type differs by model: v2, a zoo model, a sampled population or a table of patients), or
+/// evaluate `$none` when the study has no patients.
+macro_rules! with_trial {
+    ($study:expr, |$t:ident| $body:expr, else $none:expr) => {{
+        let study: &Study = $study;
+        if let Some($t) = study.v2_trial() {
+            $body
+        } else if let Some($t) = study.zoo_trial() {
+            $body
+        } else if let Some($t) = study.population_trial() {
+            $body
+        } else if let Some($t) = study.table_trial() {
+            $body
+        } else {
+            $none
+        }
+    }};
+}
+
+// after the macros, which it uses
+#[cfg(feature = "mpi")]
+mod mpi;
+
 /// CAR-T cell therapy for B-ALL: simulations and virtual trials from files.
 #[derive(Parser, Debug)]
 #[command(name = "cartkin", version, about, propagate_version = true)]
@@ -180,6 +204,11 @@ struct TrialArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     quiet: bool,
+    /// Run under MPI, as `mpirun -np P cartkin trial STUDY --mpi --out DIR`: rank r runs
+    /// shard r of P with its own --threads, rank 0 merges and writes the outputs (the bytes
+    /// of a one-process run). Needs a cartkin built with `--features mpi`.
+    #[arg(long)]
+    mpi: bool,
 }
 
 #[derive(Args, Debug)]
@@ -608,6 +637,30 @@ fn study_manifest(study: &Study) -> Result<Manifest, Fail> {
 }
 
 fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
+    if a.mpi {
+        return trial_mpi(a);
+    }
+    let (study, shard) = trial_study(a)?;
+    with_trial!(&study, |t| run_trial(t, &study, a, shard), else Err(Fail::Input("the study has no patients".into())))
+}
+
+/// `trial --mpi` (module `mpi`).
+#[cfg(feature = "mpi")]
+fn trial_mpi(a: &TrialArgs) -> Result<(), Fail> {
+    mpi::cmd_trial(a)
+}
+
+/// `trial --mpi` in a cartkin built without MPI: bad input, said plainly.
+#[cfg(not(feature = "mpi"))]
+fn trial_mpi(_: &TrialArgs) -> Result<(), Fail> {
+    Err(Fail::Input(
+        "this cartkin was built without MPI; build it with `cargo install --path cli --features mpi`".into(),
+    ))
+}
+
+/// The study of `trial` with the command line's overrides, and the shard, once the
+/// arguments are checked.
+fn trial_study(a: &TrialArgs) -> Result<(Study, Option<(u64, u64)>), Fail> {
     let study = study_with(&a.study, a.patients, a.seed, a.rtol)?;
     let shard = parse_shard(a.shard.as_deref())?;
     if a.trajectories > 0 && a.out.is_none() {
@@ -621,17 +674,7 @@ fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {
             )));
         }
     }
-    if let Some(t) = study.v2_trial() {
-        return run_trial(t, &study, a, shard);
-    }
-    if let Some(t) = study.zoo_trial() {
-        return run_trial(t, &study, a, shard);
-    }
-    match (study.population_trial(), study.table_trial()) {
-        (Some(t), _) => run_trial(t, &study, a, shard),
-        (None, Some(t)) => run_trial(t, &study, a, shard),
-        (None, None) => Err(Fail::Input("the study has no patients".into())),
-    }
+    Ok((study, shard))
 }
 
 /// SIGINT / SIGTERM flags: the run stops at the next chunk boundary; a second signal ends

@@ -519,6 +519,47 @@ fn limits_on_threads_and_output_names_are_bad_input() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `trial --mpi` in a cartkin built without the `mpi` feature (the default build): bad
+/// input, one line saying how to build it, and no output directory.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn trial_mpi_without_the_feature_says_how_to_build_it() {
+    let d = scratch("nompi");
+    let out = d.join("M");
+    let o = cartkin(&["trial", "eliana", "--patients", "10", "--mpi", "--quiet", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: this cartkin was built without MPI; build it with `cargo install --path cli --features mpi`"
+    );
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(!out.exists(), "an output directory was made");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// With the `mpi` feature, `trial --mpi` outside mpirun is a one-rank MPI job (a singleton):
+/// the bytes of a plain run; `--shard` and `--resume` are bad input (tests/cluster/mpi.sh
+/// runs it under mpirun with several ranks).
+#[cfg(feature = "mpi")]
+#[test]
+fn trial_mpi_as_a_singleton_writes_the_one_process_bytes() {
+    let d = scratch("mpi1");
+    let (a, b) = (d.join("A"), d.join("B"));
+    let base = ["trial", "eliana", "--patients", "30", "--seed", "4", "--quiet", "--out"];
+    ok(&cartkin(&[&base[..], &[a.to_str().unwrap()]].concat()));
+    ok(&cartkin(&[&base[..], &[b.to_str().unwrap(), "--mpi"]].concat()));
+    same_outputs(&a, &b);
+    for (extra, says) in [(&["--shard", "0/2"][..], "--mpi with --shard"), (&["--resume"][..], "--mpi with --resume")] {
+        let o = cartkin(&[&base[..], &[d.join("C").to_str().unwrap(), "--mpi"], extra].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.starts_with(&format!("error: {says}")) && err.lines().count() == 1, "{err}");
+    }
+    assert!(!d.join("C").exists(), "a refused run made its output directory");
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn a_closed_stdout_ends_the_output_without_a_panic() {
     use std::io::Read as _;
