@@ -1,5 +1,5 @@
 //! `cartkin trial STUDY --mpi`: one trial over the ranks of an MPI job
-//! (`mpirun -np P cartkin trial STUDY --mpi --out DIR`; docs/CLUSTER-mpi.md).
+//! (`mpirun -np P cartkin trial STUDY --mpi --out DIR`; docs/CLUSTER.md, "MPI").
 //!
 //! **Work.** Rank r of P runs shard r of P (`Trial::shard_range(r, P)`, contiguous ids) in
 //! its own rayon pool. Rank 0 alone touches the output directory: it streams its own rows

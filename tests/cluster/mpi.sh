@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MPI runs of `cartkin trial --mpi` against one-process runs, byte for byte, and its error
-# paths (docs/CLUSTER-mpi.md).
+# paths (docs/CLUSTER.md, "MPI").
 #
 #   tests/cluster/mpi.sh CARTKIN SCRATCH
 #
