@@ -159,7 +159,11 @@ def test_the_gil_is_released_while_a_trial_runs():
 
 INTERRUPT_CHILD = textwrap.dedent(
     """
-    import sys, time, cartkin
+    import signal, sys, time, cartkin
+    # Python leaves SIGINT ignored when it starts with it ignored (a job started in the
+    # background by a non-interactive shell, as CI may be); an interactive session has
+    # Python's handler, which this restores
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("started", flush=True)
     t0 = time.perf_counter()
     try:
