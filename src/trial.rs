@@ -491,9 +491,7 @@ impl<S: PatientSource> Trial<S> {
 
     /// Ids of shard `k` of `n_shards`.
     pub fn shard_range(&self, k: u64, n_shards: u64) -> Range<u64> {
-        let n = self.n as u128;
-        let (k, s) = (k as u128, n_shards.max(1) as u128);
-        ((k * n / s) as u64)..(((k + 1) * n / s) as u64)
+        shard_range(self.n, k, n_shards)
     }
 
     /// Run the patients with ids in `range` (see [`Trial::run`]).
@@ -544,6 +542,22 @@ impl<S: PatientSource> Trial<S> {
         }
         (summary, start)
     }
+}
+
+/// The ids of shard `k` of `n_shards` of a run of `n` patients: the k-th of `n_shards`
+/// contiguous ranges (`k * n / n_shards .. (k + 1) * n / n_shards`), what
+/// [`Trial::shard_range`] gives; for tools that know a run by its size alone.
+///
+/// ```
+/// use cartkin::trial::shard_range;
+/// assert_eq!(shard_range(10, 0, 3), 0..3);
+/// assert_eq!(shard_range(10, 1, 3), 3..6);
+/// assert_eq!(shard_range(10, 2, 3), 6..10);
+/// ```
+pub fn shard_range(n: u64, k: u64, n_shards: u64) -> Range<u64> {
+    let n = n as u128;
+    let (k, s) = (k as u128, n_shards.max(1) as u128);
+    ((k * n / s) as u64)..(((k + 1) * n / s) as u64)
 }
 
 /// Rates and counts of one stratum.

@@ -623,17 +623,7 @@ fn study_with(arg: &str, patients: Option<u64>, seed: Option<u64>, rtol: Option<
 
 /// The manifest of a study's trial (what every shard of it must hold).
 fn study_manifest(study: &Study) -> Result<Manifest, Fail> {
-    if let Some(t) = study.v2_trial() {
-        return Ok(t.manifest());
-    }
-    if let Some(t) = study.zoo_trial() {
-        return Ok(t.manifest());
-    }
-    match (study.population_trial(), study.table_trial()) {
-        (Some(t), _) => Ok(t.manifest()),
-        (None, Some(t)) => Ok(t.manifest()),
-        (None, None) => Err(Fail::Input("the study has no patients".into())),
-    }
+    with_trial!(study, |t| Ok(t.manifest()), else Err(Fail::Input("the study has no patients".into())))
 }
 
 fn cmd_trial(a: &TrialArgs) -> Result<(), Fail> {

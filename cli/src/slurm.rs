@@ -508,11 +508,6 @@ fn read_json(p: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-fn shard_range(n: u64, k: u64, n_shards: u64) -> (u64, u64) {
-    let (n, k, s) = (n as u128, k as u128, n_shards.max(1) as u128);
-    ((k * n / s) as u64, ((k + 1) * n / s) as u64)
-}
-
 /// The state of shard `k` of `job` in `dir`.
 pub fn shard_state(dir: &Path, job: &Job, k: u64) -> ShardState {
     let d = shard_dir(dir, k);
@@ -539,7 +534,8 @@ pub fn shard_state(dir: &Path, job: &Job, k: u64) -> ShardState {
         if !ours(&p) {
             return ShardState::Foreign(format!("{} holds another run's checkpoint", d.display()));
         }
-        let (a, b) = shard_range(job.n_patients, k, job.n_shards);
+        let r = cartkin::trial::shard_range(job.n_patients, k, job.n_shards);
+        let (a, b) = (r.start, r.end);
         let next = p["next_id"].as_u64().unwrap_or(a).clamp(a, b);
         return ShardState::Partial { done: next - a, total: b - a };
     }
@@ -787,14 +783,6 @@ mod tests {
         assert!(sbatch_path(Path::new("/scratch/run 1")).is_err());
         assert!(sbatch_path(Path::new("/scratch/run%1")).is_err());
         assert!(sbatch_path(Path::new("/scratch/run-1")).is_ok());
-    }
-
-    #[test]
-    fn shard_ranges_match_the_library_split() {
-        // the library's Trial::shard_range: k*n/s .. (k+1)*n/s
-        assert_eq!(shard_range(10, 0, 3), (0, 3));
-        assert_eq!(shard_range(10, 1, 3), (3, 6));
-        assert_eq!(shard_range(10, 2, 3), (6, 10));
     }
 
     #[test]
