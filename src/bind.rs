@@ -320,8 +320,8 @@ fn run<S: PatientSource>(
     }
     let pool = pool.build().map_err(|e| BindError::Run(format!("thread pool: {e}")))?;
     let range = trial.shard_range(0, 1);
-    let mut csv = PatientCsv::new(Vec::new(), trial.source().parameter_names())
-        .map_err(|e| BindError::Run(format!("patients.csv: {e}")))?;
+    let mut csv =
+        PatientCsv::for_source(Vec::new(), trial.source()).map_err(|e| BindError::Run(format!("patients.csv: {e}")))?;
     let mut io_error = None;
     let (summary, next) = pool.install(|| {
         trial.run_chunks(

@@ -570,6 +570,49 @@ impl TrajectoryCsv for crate::model::v2::RowV2 {
 pub struct PatientCsv<W: std::io::Write> {
     out: W,
     params: Vec<&'static str>,
+    journey: Option<crate::journey::Journey>,
+}
+
+/// The journey's columns of `patients.csv` before the visit readings and costs.
+pub const JOURNEY_COLUMNS: [&str; 19] = [
+    "f0_screening",
+    "health_score",
+    "target_expression",
+    "wait_days",
+    "bridged",
+    "bridging_log10",
+    "manufacturing_failure_probability",
+    "loss_day",
+    "f0_infusion",
+    "dose_achieved",
+    "remission_day",
+    "cr_visit",
+    "cr_day_visit",
+    "mrd_neg_visit",
+    "mrd_neg_ngs_visit",
+    "relapse_day_visit",
+    "car_t_last_detected_day",
+    "visits",
+    "remission_12m",
+];
+
+/// The header of a journey's columns: [`JOURNEY_COLUMNS`], one column per assay and visit
+/// day (`mrd_flow_d28`, ...: the reading, `<LOQ` below the limit of quantification, empty
+/// when not measured), then `cost_total` and `cost_<part>` when the journey has costs.
+pub fn journey_header(j: &crate::journey::Journey) -> Vec<String> {
+    let mut h: Vec<String> = JOURNEY_COLUMNS.iter().map(|c| c.to_string()).collect();
+    for (name, a) in crate::journey::ASSAYS.iter().zip(j.monitoring.assays()) {
+        for d in &a.days {
+            h.push(format!("{name}_d{}", fmt_f64(*d)));
+        }
+    }
+    if j.costs.is_some() {
+        h.push("cost_total".into());
+        for p in crate::journey::COST_PARTS {
+            h.push(format!("cost_{p}"));
+        }
+    }
+    h
 }
 
 /// Write one table cell (empty for none, booleans `1` / `0`).
@@ -591,7 +634,29 @@ impl<W: std::io::Write> PatientCsv<W> {
     ///
     /// # Errors
     /// An I/O error.
-    pub fn new(mut out: W, params: Vec<&'static str>) -> std::io::Result<Self> {
+    pub fn new(out: W, params: Vec<&'static str>) -> std::io::Result<Self> {
+        Self::with_journey(out, params, None)
+    }
+
+    /// Start the table of a trial's source: its parameter columns and, with a patient
+    /// journey, the journey's columns.
+    ///
+    /// # Errors
+    /// An I/O error.
+    pub fn for_source<S: crate::trial::PatientSource>(out: W, source: &S) -> std::io::Result<Self> {
+        Self::with_journey(out, source.parameter_names(), source.journey().cloned())
+    }
+
+    /// [`PatientCsv::continuing`] for a trial's source (see [`PatientCsv::for_source`]).
+    pub fn continuing_for_source<S: crate::trial::PatientSource>(out: W, source: &S) -> Self {
+        Self { out, params: source.parameter_names(), journey: source.journey().cloned() }
+    }
+
+    fn with_journey(
+        mut out: W,
+        params: Vec<&'static str>,
+        journey: Option<crate::journey::Journey>,
+    ) -> std::io::Result<Self> {
         let mut h = String::from("id,status,f0,frac_cd19neg,dose_cells,weight_kg,f_mem");
         for p in &params {
             h.push(',');
@@ -602,9 +667,15 @@ impl<W: std::io::Write> PatientCsv<W> {
             h.push_str(c.name);
         }
         h.push_str(",rhs_evals");
+        if let Some(j) = &journey {
+            for c in journey_header(j) {
+                h.push(',');
+                h.push_str(&c);
+            }
+        }
         h.push('\n');
         out.write_all(h.as_bytes())?;
-        Ok(Self { out, params })
+        Ok(Self { out, params, journey })
     }
 
     /// Write one patient.
@@ -618,6 +689,7 @@ impl<W: std::io::Write> PatientCsv<W> {
         let _ = write!(s, "{},", o.id);
         match &o.result {
             Ok(_) => s.push_str("ok"),
+            Err(e @ crate::trial::Failure::NotInfused(_)) => s.push_str(e.label()),
             Err(e) => {
                 s.push_str("failed:");
                 s.push_str(e.label());
@@ -660,6 +732,9 @@ impl<W: std::io::Write> PatientCsv<W> {
                 s.push(',');
             }
         }
+        if let Some(j) = &self.journey {
+            journey_cells(&mut s, j, o);
+        }
         s.push('\n');
         self.out.write_all(s.as_bytes())
     }
@@ -667,7 +742,7 @@ impl<W: std::io::Write> PatientCsv<W> {
     /// Continue a table whose header (and some rows) were written before, e.g. by a run
     /// that was interrupted: writes nothing now. `params` must be the columns of that header.
     pub fn continuing(out: W, params: Vec<&'static str>) -> Self {
-        Self { out, params }
+        Self { out, params, journey: None }
     }
 
     /// The underlying writer (to flush or sync it between rows).
@@ -682,5 +757,76 @@ impl<W: std::io::Write> PatientCsv<W> {
     pub fn finish(mut self) -> std::io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// The journey's cells of one patient (see [`journey_header`]).
+fn journey_cells<R>(s: &mut String, j: &crate::journey::Journey, o: &crate::trial::PatientOutcome<R>) {
+    use crate::endpoints::Cell;
+    use crate::journey::Reading;
+    let n_readings: usize = j.monitoring.assays().iter().map(|a| a.days.len()).sum();
+    let n_cost = if j.costs.is_some() { 1 + crate::journey::COST_PARTS.len() } else { 0 };
+    let Some(r) = &o.journey else {
+        for _ in 0..JOURNEY_COLUMNS.len() + n_readings + n_cost {
+            s.push(',');
+        }
+        return;
+    };
+    let p = &r.plan;
+    let m = r.measured.as_ref();
+    let enrolled = !matches!(p.stage, crate::journey::Stage::ScreenFail(_) | crate::journey::Stage::Declined);
+    let infused = p.stage == crate::journey::Stage::Infused;
+    let cells = [
+        Cell::Num(p.f0_screening),
+        Cell::Num(p.health_score),
+        Cell::Num(p.target_expression),
+        Cell::Opt(enrolled.then_some(p.wait_days)),
+        Cell::OptBool(enrolled.then_some(p.bridged)),
+        Cell::Opt(enrolled.then_some(p.bridging_log10)),
+        Cell::Opt(enrolled.then_some(p.failure_probability)),
+        Cell::Opt(p.loss_day),
+        Cell::Opt(infused.then_some(p.f0_infusion)),
+        Cell::Opt(infused.then_some(p.dose_achieved)),
+        Cell::Opt(m.and_then(|m| m.remission_day)),
+        Cell::OptBool(m.and_then(|m| m.cr_visit)),
+        Cell::Opt(m.and_then(|m| m.cr_day_visit)),
+        Cell::OptBool(m.and_then(|m| m.mrd_neg_visit)),
+        Cell::OptBool(m.and_then(|m| m.mrd_neg_ngs_visit)),
+        Cell::Opt(m.and_then(|m| m.relapse_day_visit)),
+        Cell::Opt(m.and_then(|m| m.car_t_last_detected_day)),
+        Cell::Opt(m.map(|m| m.visits as f64)),
+        Cell::OptBool(r.remission_12m),
+    ];
+    for c in cells {
+        s.push(',');
+        push_cell(s, c);
+    }
+    for (a, assay) in j.monitoring.assays().iter().enumerate() {
+        for d in &assay.days {
+            s.push(',');
+            match m.and_then(|m| m.readings.iter().find(|x| x.0 == a && x.1 == *d)) {
+                Some((_, _, Reading::BelowLoq)) => s.push_str("<LOQ"),
+                Some((_, _, Reading::Value(v))) => s.push_str(&fmt_f64(*v)),
+                None => {}
+            }
+        }
+    }
+    if j.costs.is_some() {
+        match &r.cost {
+            Some(c) => {
+                let money = |cents: u64| format!("{}.{:02}", cents / 100, cents % 100);
+                s.push(',');
+                s.push_str(&money(c.total()));
+                for v in c.parts() {
+                    s.push(',');
+                    s.push_str(&money(v));
+                }
+            }
+            None => {
+                for _ in 0..n_cost {
+                    s.push(',');
+                }
+            }
+        }
     }
 }

@@ -77,6 +77,7 @@ pub mod bind;
 pub mod endpoints;
 pub mod error;
 pub mod io;
+pub mod journey;
 mod locate;
 pub mod model;
 pub mod ode;

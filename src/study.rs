@@ -33,6 +33,7 @@
 //! **Errors** ([`StudyError`]) are one line naming the file and the key path (and the line
 //! and column for TOML syntax errors).
 
+use crate::error::InputError;
 use crate::model::{Params, Phenotype};
 use crate::ode::Method;
 use crate::population::{
@@ -50,6 +51,7 @@ pub const BUILTIN_STUDIES: &[(&str, &str)] = &[
     ("eliana", include_str!("../studies/eliana.toml")),
     ("adults-cd28", include_str!("../studies/adults-cd28.toml")),
     ("dual-cd19-cd22", include_str!("../studies/dual-cd19-cd22.toml")),
+    ("eliana_itt", include_str!("../studies/eliana_itt.toml")),
 ];
 
 /// Built-in populations of model v2, by study name.
@@ -460,6 +462,11 @@ impl Study {
         let population_name = top.str("population")?.map(str::to_string);
         let table = top.str("table")?;
 
+        if model != "v2" && top.t.contains_key("journey") {
+            return Err(
+                top.err("journey", format!("the patient journey wraps model v2 (this study's model is {model})"))
+            );
+        }
         let source = match table {
             Some(_) if zoo.is_some() => {
                 return Err(top.err("table", format!("model {model} takes its patients from a population, not a table")))
@@ -697,6 +704,18 @@ fn render(t: &Table) -> String {
     }
     for (k, v) in t.iter() {
         if let Value::Table(sec) = v {
+            // a section of sections ([journey]) is written as [journey.screening], ...
+            if k == "journey" && sec.values().all(Value::is_table) {
+                for (k2, v2) in sec {
+                    out.push_str(&format!("\n[{}.{}]\n", key(k), key(k2)));
+                    if let Value::Table(sub) = v2 {
+                        for (k3, v3) in sub {
+                            out.push_str(&format!("{} = {}\n", key(k3), value(v3)));
+                        }
+                    }
+                }
+                continue;
+            }
             out.push_str(&format!("\n[{}]\n", key(k)));
             for (k2, v2) in sec {
                 out.push_str(&format!("{} = {}\n", key(k2), value(v2)));
@@ -1224,6 +1243,9 @@ fn regimen_section(
 /// The written-out model-v2 population (`study show`).
 fn write_population_v2(t: &mut Table, p: &crate::population::v2::PopulationV2) {
     use crate::model::v2::ParamsV2;
+    if let Some(j) = p.journey() {
+        t.insert("journey".into(), journey_table(j));
+    }
     let b = p.to_builder();
     let mut typ = Table::new();
     for (k, name) in ParamsV2::NAMES.iter().enumerate() {
@@ -1529,6 +1551,7 @@ fn population_v2(
             return Err(top.err(k, "model v2 populations have independent variability (no [correlation])"));
         }
     }
+    b.journey = journey_section(top)?;
     b.build().map_err(|e| top.err("population", e.to_string()))
 }
 
@@ -1632,6 +1655,278 @@ fn write_population_zoo(t: &mut Table, p: &crate::model::zoo::ZooPopulation) {
     if !va.is_empty() {
         t.insert("variability".into(), Value::Table(va));
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// [journey]: the patient journey (docs/JOURNEY.md)
+// ------------------------------------------------------------------------------------------
+
+fn to_distribution(d: Dist) -> crate::journey::Distribution {
+    use crate::journey::Distribution as D;
+    match d {
+        Dist::Fixed(v) => D::Fixed(v),
+        Dist::Uniform(lo, hi) => D::Uniform { lo, hi },
+        Dist::LogUniform(lo, hi) => D::LogUniform { lo, hi },
+        Dist::Beta { a, b, lo, hi } => D::Beta { a, b, lo, hi },
+        Dist::LogNormal { median, cv, lo, hi } => D::LogNormal { median, cv, lo, hi },
+    }
+}
+
+fn distribution_value(d: crate::journey::Distribution) -> Value {
+    use crate::journey::Distribution as D;
+    match d {
+        D::Fixed(v) => Value::Float(v),
+        D::Uniform { lo, hi } => table_of(vec![("uniform", floats(&[lo, hi]))]),
+        D::LogUniform { lo, hi } => table_of(vec![("log_uniform", floats(&[lo, hi]))]),
+        D::Beta { a, b, lo, hi } => table_of(vec![("beta", floats(&[a, b])), ("range", floats(&[lo, hi]))]),
+        D::LogNormal { median, cv, lo, hi } => table_of(vec![
+            ("lognormal", table_of(vec![("median", Value::Float(median)), ("cv", Value::Float(cv))])),
+            ("range", floats(&[lo, hi])),
+        ]),
+    }
+}
+
+/// `[journey]` and its sections; `None` when absent.
+fn journey_section(top: &mut Node<'_>) -> Result<Option<crate::journey::Journey>, StudyError> {
+    use crate::journey::{Assay, BridgingPolicy, Costs, Journey};
+    let Some(mut jn) = top.table("journey")? else { return Ok(None) };
+    let mut j = Journey::default();
+    let set = |n: &mut Node<'_>, k: &str, slot: &mut f64| -> Result<(), StudyError> {
+        if let Some(v) = n.f64(k)? {
+            *slot = v;
+        }
+        Ok(())
+    };
+    let set_dist = |n: &mut Node<'_>, k: &str, slot: &mut crate::journey::Distribution| -> Result<(), StudyError> {
+        if let Some(d) = dist(n, k)? {
+            *slot = to_distribution(d);
+        }
+        Ok(())
+    };
+    if let Some(mut n) = jn.table("screening")? {
+        let s = &mut j.screening;
+        set(&mut n, "relapsed_refractory", &mut s.relapsed_refractory)?;
+        set_dist(&mut n, "health_score", &mut s.health_score)?;
+        set(&mut n, "organ_function", &mut s.organ_function)?;
+        n.finish("[journey.screening]")?;
+    }
+    if let Some(mut n) = jn.table("eligibility")? {
+        let e = &mut j.eligibility;
+        if let Some(b) = n.bool("require_relapsed_refractory")? {
+            e.require_relapsed_refractory = b;
+        }
+        if let Some(b) = n.bool("require_organ_function")? {
+            e.require_organ_function = b;
+        }
+        set(&mut n, "min_health_score", &mut e.min_health_score)?;
+        set(&mut n, "min_marrow_blast_fraction", &mut e.min_marrow_blast_fraction)?;
+        set(&mut n, "min_target_expression", &mut e.min_target_expression)?;
+        set(&mut n, "enrol_probability", &mut e.enrol_probability)?;
+        n.finish("[journey.eligibility]")?;
+    }
+    if let Some(mut n) = jn.table("manufacturing")? {
+        let m = &mut j.manufacturing;
+        set_dist(&mut n, "days", &mut m.days)?;
+        set(&mut n, "failure_probability", &mut m.failure_probability)?;
+        set(&mut n, "failure_fitness_slope", &mut m.failure_fitness_slope)?;
+        set_dist(&mut n, "dose_achieved", &mut m.dose_achieved)?;
+        n.finish("[journey.manufacturing]")?;
+    }
+    if let Some(mut n) = jn.table("bridging")? {
+        let b = &mut j.bridging;
+        let min = n.f64("min_marrow_blast_fraction")?;
+        b.policy = match (n.str("policy")?, min) {
+            (None | Some("none"), None) => BridgingPolicy::None,
+            (Some("all"), None) => BridgingPolicy::All,
+            (Some("burden"), Some(f)) => BridgingPolicy::Burden(f),
+            (Some("burden"), None) => {
+                return Err(n.err("min_marrow_blast_fraction", "missing (policy \"burden\" needs it)"))
+            }
+            (Some("none" | "all") | None, Some(_)) => {
+                return Err(n.err("min_marrow_blast_fraction", "goes with policy = \"burden\" only"))
+            }
+            (Some(p), _) => return Err(n.err("policy", format!("unknown policy \"{p}\" (none, all, burden)"))),
+        };
+        set(&mut n, "probability", &mut b.probability)?;
+        set(&mut n, "days_before_infusion", &mut b.days_before_infusion)?;
+        set_dist(&mut n, "log10_reduction", &mut b.log10_reduction)?;
+        n.finish("[journey.bridging]")?;
+    }
+    if let Some(mut n) = jn.table("dropout")? {
+        let d = &mut j.dropout;
+        set(&mut n, "hazard_per_day", &mut d.hazard_per_day)?;
+        set(&mut n, "burden_coefficient", &mut d.burden_coefficient)?;
+        set(&mut n, "health_coefficient", &mut d.health_coefficient)?;
+        n.finish("[journey.dropout]")?;
+    }
+    if let Some(mut n) = jn.table("monitoring")? {
+        let m = &mut j.monitoring;
+        for (name, a) in [
+            ("mrd_flow", &mut m.mrd_flow),
+            ("mrd_ngs", &mut m.mrd_ngs),
+            ("car_t_qpcr", &mut m.car_t_qpcr),
+            ("b_cells", &mut m.b_cells),
+        ] {
+            if let Some(mut t) = n.table(name)? {
+                let Assay { loq, cv, days } = a;
+                set(&mut t, "loq", loq)?;
+                set(&mut t, "cv", cv)?;
+                if let Some(d) = t.numbers("days")? {
+                    *days = d;
+                }
+                t.finish("assay")?;
+            }
+        }
+        n.finish("[journey.monitoring]")?;
+    }
+    if let Some(mut n) = jn.table("costs")? {
+        let mut c = Costs::default();
+        if let Some(cur) = n.str("currency")? {
+            c.currency = cur.to_string();
+        }
+        for (k, slot) in [
+            ("screening", &mut c.screening),
+            ("leukapheresis", &mut c.leukapheresis),
+            ("manufacturing", &mut c.manufacturing),
+            ("product", &mut c.product),
+            ("bridging", &mut c.bridging),
+            ("lymphodepletion", &mut c.lymphodepletion),
+            ("visit", &mut c.visit),
+            ("tocilizumab_dose", &mut c.tocilizumab_dose),
+            ("steroid_course", &mut c.steroid_course),
+            ("hospital_day", &mut c.hospital_day),
+            ("icu_day", &mut c.icu_day),
+            ("infusion_stay_days", &mut c.infusion_stay_days),
+        ] {
+            set(&mut n, k, slot)?;
+        }
+        for (k, slot) in [
+            ("hospital_days_by_crs_grade", &mut c.hospital_days_by_crs_grade),
+            ("icu_days_by_crs_grade", &mut c.icu_days_by_crs_grade),
+            ("hospital_days_by_icans_grade", &mut c.hospital_days_by_icans_grade),
+            ("icu_days_by_icans_grade", &mut c.icu_days_by_icans_grade),
+        ] {
+            if let Some(v) = n.numbers(k)? {
+                *slot = <[f64; 5]>::try_from(v.as_slice())
+                    .map_err(|_| n.err(k, format!("expected 5 numbers (grades 0-4), found {}", v.len())))?;
+            }
+        }
+        n.finish("[journey.costs]")?;
+        j.costs = Some(c);
+    }
+    jn.finish("[journey] (screening, eligibility, manufacturing, bridging, dropout, monitoring, costs)")?;
+    j.validate().map_err(|e| {
+        let key = match &e {
+            InputError::OutOfDomain { field, .. } | InputError::Inconsistent { field, .. } => field.clone(),
+            _ => "journey".into(),
+        };
+        StudyError::Invalid { file: top.file.to_string(), key, message: e.to_string() }
+    })?;
+    Ok(Some(j))
+}
+
+fn journey_table(j: &crate::journey::Journey) -> Value {
+    use crate::journey::BridgingPolicy;
+    let f = Value::Float;
+    let s = &j.screening;
+    let e = &j.eligibility;
+    let m = &j.manufacturing;
+    let b = &j.bridging;
+    let d = &j.dropout;
+    let mut bridging = vec![
+        (
+            "policy",
+            Value::String(
+                match b.policy {
+                    BridgingPolicy::None => "none",
+                    BridgingPolicy::All => "all",
+                    BridgingPolicy::Burden(_) => "burden",
+                }
+                .into(),
+            ),
+        ),
+        ("probability", f(b.probability)),
+        ("days_before_infusion", f(b.days_before_infusion)),
+        ("log10_reduction", distribution_value(b.log10_reduction)),
+    ];
+    if let BridgingPolicy::Burden(x) = b.policy {
+        bridging.push(("min_marrow_blast_fraction", f(x)));
+    }
+    let assay =
+        |a: &crate::journey::Assay| table_of(vec![("loq", f(a.loq)), ("cv", f(a.cv)), ("days", floats(&a.days))]);
+    let mut parts = vec![
+        (
+            "screening",
+            table_of(vec![
+                ("relapsed_refractory", f(s.relapsed_refractory)),
+                ("health_score", distribution_value(s.health_score)),
+                ("organ_function", f(s.organ_function)),
+            ]),
+        ),
+        (
+            "eligibility",
+            table_of(vec![
+                ("require_relapsed_refractory", Value::Boolean(e.require_relapsed_refractory)),
+                ("require_organ_function", Value::Boolean(e.require_organ_function)),
+                ("min_health_score", f(e.min_health_score)),
+                ("min_marrow_blast_fraction", f(e.min_marrow_blast_fraction)),
+                ("min_target_expression", f(e.min_target_expression)),
+                ("enrol_probability", f(e.enrol_probability)),
+            ]),
+        ),
+        (
+            "manufacturing",
+            table_of(vec![
+                ("days", distribution_value(m.days)),
+                ("failure_probability", f(m.failure_probability)),
+                ("failure_fitness_slope", f(m.failure_fitness_slope)),
+                ("dose_achieved", distribution_value(m.dose_achieved)),
+            ]),
+        ),
+        ("bridging", table_of(bridging)),
+        (
+            "dropout",
+            table_of(vec![
+                ("hazard_per_day", f(d.hazard_per_day)),
+                ("burden_coefficient", f(d.burden_coefficient)),
+                ("health_coefficient", f(d.health_coefficient)),
+            ]),
+        ),
+        (
+            "monitoring",
+            table_of(vec![
+                ("mrd_flow", assay(&j.monitoring.mrd_flow)),
+                ("mrd_ngs", assay(&j.monitoring.mrd_ngs)),
+                ("car_t_qpcr", assay(&j.monitoring.car_t_qpcr)),
+                ("b_cells", assay(&j.monitoring.b_cells)),
+            ]),
+        ),
+    ];
+    if let Some(c) = &j.costs {
+        parts.push((
+            "costs",
+            table_of(vec![
+                ("currency", Value::String(c.currency.clone())),
+                ("screening", f(c.screening)),
+                ("leukapheresis", f(c.leukapheresis)),
+                ("manufacturing", f(c.manufacturing)),
+                ("product", f(c.product)),
+                ("bridging", f(c.bridging)),
+                ("lymphodepletion", f(c.lymphodepletion)),
+                ("visit", f(c.visit)),
+                ("tocilizumab_dose", f(c.tocilizumab_dose)),
+                ("steroid_course", f(c.steroid_course)),
+                ("hospital_day", f(c.hospital_day)),
+                ("icu_day", f(c.icu_day)),
+                ("infusion_stay_days", f(c.infusion_stay_days)),
+                ("hospital_days_by_crs_grade", floats(&c.hospital_days_by_crs_grade)),
+                ("icu_days_by_crs_grade", floats(&c.icu_days_by_crs_grade)),
+                ("hospital_days_by_icans_grade", floats(&c.hospital_days_by_icans_grade)),
+                ("icu_days_by_icans_grade", floats(&c.icu_days_by_icans_grade)),
+            ]),
+        ));
+    }
+    table_of(parts)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@
 
 use crate::endpoints::Endpoints;
 use crate::error::{InputError, SolveError};
+use crate::journey::{Journey, JourneyRecord, JourneySummary, Stage};
 use crate::model::ModelInfo;
 use crate::ode::Stats;
 use crate::population::{Covariates, Population, VirtualPatient};
@@ -59,6 +60,14 @@ pub trait Subject: Send {
         grid: &[f64],
         id: u64,
     ) -> Result<Solution<Self::Row>, Failure>;
+
+    /// Simulate as [`Subject::simulate`] and, for a patient of a source with a patient
+    /// journey, return the journey around the infusion (the visits read on the solution;
+    /// docs/JOURNEY.md). A patient who was not infused gives `Err(Failure::NotInfused)` and
+    /// its journey. Default: no journey.
+    fn simulate_journey(&self, solver: &SolverConfig, horizon: f64, grid: &[f64], id: u64) -> JourneyRun<Self::Row> {
+        (self.simulate(solver, horizon, grid, id), None)
+    }
 }
 
 impl Subject for VirtualPatient {
@@ -74,6 +83,9 @@ impl Subject for VirtualPatient {
         run(&sc, solver, grid, false, id).map_err(Failure::Solve)
     }
 }
+
+/// A simulation with its patient journey ([`Subject::simulate_journey`]).
+pub type JourneyRun<R> = (Result<Solution<R>, Failure>, Option<Box<JourneyRecord>>);
 
 /// The outcome of one patient of source `S` (its model's trajectory rows).
 pub type SourceOutcome<S> = PatientOutcome<<<S as PatientSource>::Patient as Subject>::Row>;
@@ -103,6 +115,11 @@ pub trait PatientSource: Sync {
     /// threshold comes from here). Default: MODEL.md's.
     fn definitions(&self) -> crate::Definitions {
         crate::Definitions::default()
+    }
+    /// The patient journey its patients go through (`None`: every patient starts at the
+    /// infusion).
+    fn journey(&self) -> Option<&Journey> {
+        None
     }
     /// A complete, deterministic description of the source (every typical value,
     /// variability, covariate distribution, product and regimen), for the run's manifest
@@ -163,6 +180,9 @@ pub enum Failure {
     Solve(SolveError),
     /// The patient's inputs were invalid.
     Input(InputError),
+    /// The patient's journey ended before the infusion (a screen failure, a manufacturing
+    /// failure, ...): not a failed solve, and not in the infused patients' rates.
+    NotInfused(Stage),
 }
 
 impl Failure {
@@ -171,6 +191,7 @@ impl Failure {
         match self {
             Failure::Solve(e) => e.reason.label(),
             Failure::Input(_) => "invalid_input",
+            Failure::NotInfused(s) => s.label().unwrap_or("infused"),
         }
     }
 }
@@ -180,6 +201,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Solve(e) => write!(f, "{e}"),
             Failure::Input(e) => write!(f, "{e}"),
+            Failure::NotInfused(s) => write!(f, "not infused ({})", s.label().unwrap_or("infused")),
         }
     }
 }
@@ -202,6 +224,8 @@ pub struct PatientOutcome<R = Row> {
     /// Trajectory on the trial's grid (only for the first `k` patients, see
     /// [`Trial::trajectories`]).
     pub trajectory: Option<Vec<R>>,
+    /// The patient's journey (sources with a journey).
+    pub journey: Option<Box<JourneyRecord>>,
 }
 
 /// Progress report: patients done out of the total of this run.
@@ -329,6 +353,7 @@ impl<S: PatientSource> Trial<S> {
                     result: Err(Failure::Input(e)),
                     stats: Stats::default(),
                     trajectory: None,
+                    journey: None,
                 }
             }
         };
@@ -348,13 +373,15 @@ impl<S: PatientSource> Trial<S> {
                         result: Err(Failure::Input(e)),
                         stats: Stats::default(),
                         trajectory: None,
+                        journey: None,
                     }
                 }
             }
         } else {
             Vec::new()
         };
-        match vp.simulate(&self.solver, self.horizon, &grid, id) {
+        let (result, journey) = vp.simulate_journey(&self.solver, self.horizon, &grid, id);
+        match result {
             Ok(sol) => PatientOutcome {
                 id,
                 covariates,
@@ -362,10 +389,17 @@ impl<S: PatientSource> Trial<S> {
                 result: Ok(sol.endpoints),
                 stats: sol.stats,
                 trajectory: if want_traj { Some(sol.rows) } else { None },
+                journey,
             },
-            Err(e) => {
-                PatientOutcome { id, covariates, parameters, result: Err(e), stats: Stats::default(), trajectory: None }
-            }
+            Err(e) => PatientOutcome {
+                id,
+                covariates,
+                parameters,
+                result: Err(e),
+                stats: Stats::default(),
+                trajectory: None,
+                journey,
+            },
         }
     }
 
@@ -395,6 +429,7 @@ impl<S: PatientSource> Trial<S> {
         let mut s = TrialSummary::new(self.horizon, &self.f0_edges, &dose_edges)
             .unwrap_or_else(|e| unreachable!("a trial's horizon and strata are validated: {e}"));
         s.mrd_ngs_threshold = self.source.definitions().mrd_ngs_threshold;
+        s.journey = self.source.journey().map(|j| JourneySummary::new(j, self.horizon, s.mrd_ngs_threshold));
         s
     }
 
@@ -675,6 +710,10 @@ pub struct TrialSummary {
     extra: ExtraSummary,
     by_f0: Stratified<StratumSummary>,
     by_dose: Stratified<StratumSummary>,
+    /// The patient journey's flow, intention-to-treat rates, visits and costs (sources with
+    /// a journey); the other fields count infused patients only.
+    #[serde(default)]
+    journey: Option<JourneySummary>,
 }
 
 fn default_ngs() -> f64 {
@@ -704,7 +743,7 @@ pub fn plain(v: f64) -> String {
     }
 }
 
-fn put_rate(m: &mut Map<String, Value>, key: &str, r: &Rate) {
+pub(crate) fn put_rate(m: &mut Map<String, Value>, key: &str, r: &Rate) {
     match r.estimate() {
         Some(e) => {
             m.insert(key.into(), json!(e.p));
@@ -905,11 +944,20 @@ impl TrialSummary {
             extra: ExtraSummary::new(horizon),
             by_f0: strat(f0_edges),
             by_dose: strat(dose_edges),
+            journey: None,
         }
     }
 
     /// Add one patient.
     pub fn push<R>(&mut self, o: &PatientOutcome<R>) {
+        if let Some(r) = &o.journey {
+            if let Some(j) = &mut self.journey {
+                j.push(r, o.result.as_ref().ok());
+            }
+            if r.plan.stage != Stage::Infused {
+                return;
+            }
+        }
         self.n += 1;
         let e = match &o.result {
             Ok(e) => e,
@@ -997,6 +1045,11 @@ impl TrialSummary {
         m.extra.merge(&o.extra)?;
         m.by_f0.merge(&o.by_f0)?;
         m.by_dose.merge(&o.by_dose)?;
+        match (&mut m.journey, &o.journey) {
+            (Some(a), Some(b)) => a.merge(b)?,
+            (None, None) => {}
+            _ => return Err(crate::summary::LayoutMismatch { what: "journey" }),
+        }
         m.n += o.n;
         for (k, v) in &o.failures {
             *m.failures.entry(k.clone()).or_insert(0) += v;
@@ -1021,7 +1074,12 @@ impl TrialSummary {
         Ok(())
     }
 
-    /// Patients pushed (completed or failed).
+    /// The journey's part (sources with a patient journey).
+    pub fn journey(&self) -> Option<&JourneySummary> {
+        self.journey.as_ref()
+    }
+
+    /// Patients pushed (completed or failed; with a journey: infused patients).
     pub fn n_patients(&self) -> u64 {
         self.n
     }
@@ -1087,6 +1145,47 @@ impl TrialSummary {
                 }
             }
         };
+        if let Some(f) = s.get("flow") {
+            let n = |k: &str| f.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+            let _ = writeln!(out, "Patient flow");
+            let _ = writeln!(
+                out,
+                "  screened {} -> eligible {} -> enrolled {} -> manufactured {} -> infused {} -> evaluable {}",
+                n("screened"),
+                n("eligible"),
+                n("enrolled"),
+                n("manufactured"),
+                n("infused"),
+                n("evaluable")
+            );
+            if let Some(itt) = s.get("itt").and_then(|v| v.as_object()) {
+                let g = |k: &str| itt.get(k).and_then(|v| v.as_f64());
+                if let (Some(p), Some(lo), Some(hi)) = (g("cr_rate"), g("cr_rate_ci_low"), g("cr_rate_ci_high")) {
+                    let _ = writeln!(
+                        out,
+                        "  {:<38} {:>6.1}%   (95% CI {:>5.1}-{:>5.1}%, n = {})",
+                        "remission by intention to treat",
+                        100.0 * p,
+                        100.0 * lo,
+                        100.0 * hi,
+                        n("enrolled")
+                    );
+                }
+            }
+            if let Some(c) = s.get("cost") {
+                let g = |k: &str| c.get(k).and_then(|v| v.as_f64());
+                let cur = c.get("currency").and_then(|v| v.as_str()).unwrap_or("");
+                for (label, k) in [
+                    ("cost per infused patient", "per_infused"),
+                    ("cost per responder (intention to treat)", "per_responder_itt"),
+                ] {
+                    if let Some(v) = g(k) {
+                        let _ = writeln!(out, "  {label:<38} {v:.0} {cur}");
+                    }
+                }
+            }
+            let _ = writeln!(out, "Infused patients");
+        }
         let _ = writeln!(out, "  {:<38} {} of {}", "failed solves", self.n_failed(), self.n);
         let _ = writeln!(out, "Response");
         rate(&mut out, "complete remission at day 28", "cr_rate");
@@ -1203,6 +1302,9 @@ impl TrialSummary {
         st.insert("f0".into(), strata(&self.by_f0));
         st.insert("dose_cells".into(), strata(&self.by_dose));
         m.insert("strata".into(), Value::Object(st));
+        if let Some(j) = &self.journey {
+            j.to_json(&mut m);
+        }
         Value::Object(m)
     }
 }

@@ -406,7 +406,7 @@ where
     let rows = match table {
         Some(c) => Rows::Table(c),
         None if a.out.is_some() && rank != 0 => {
-            Rows::Buffer(PatientCsv::continuing(Vec::new(), trial.source().parameter_names()))
+            Rows::Buffer(PatientCsv::continuing_for_source(Vec::new(), trial.source()))
         }
         None => Rows::None,
     };

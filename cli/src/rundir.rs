@@ -227,8 +227,7 @@ impl RunDir {
         let p = serde_json::json!({ "manifest": self.manifest, "shard_index": self.shard.0, "n_shards": self.shard.1 });
         write_atomic(&self.dir, "progress.json", p.to_string().as_bytes())?;
         let f = OpenOptions::new().write(true).create_new(true).open(&partial).map_err(|e| io_fail(&partial, e))?;
-        let csv =
-            PatientCsv::new(BufWriter::new(f), trial.source().parameter_names()).map_err(|e| io_fail(&partial, e))?;
+        let csv = PatientCsv::for_source(BufWriter::new(f), trial.source()).map_err(|e| io_fail(&partial, e))?;
         Ok(Start::Fresh { csv })
     }
 
@@ -250,7 +249,7 @@ impl RunDir {
         }
         f.set_len(bytes).map_err(|e| io_fail(partial, e))?;
         f.seek(SeekFrom::End(0)).map_err(|e| io_fail(partial, e))?;
-        let csv = PatientCsv::continuing(BufWriter::new(f), trial.source().parameter_names());
+        let csv = PatientCsv::continuing_for_source(BufWriter::new(f), trial.source());
         Ok(Some(Start::Resume { next, summary: Box::new(summary), csv }))
     }
 

@@ -83,10 +83,10 @@ fn unknown_subcommand_is_a_usage_error() {
 fn library_trial(n: u64, seed: u64) -> (Vec<u8>, Vec<u8>) {
     use cartkin::io::PatientCsv;
     use cartkin::population::v2::PopulationV2;
-    use cartkin::trial::{PatientSource, Trial};
+    use cartkin::trial::Trial;
     // the default trial (studies/eliana.toml, `cartkin trial eliana`) runs model v2
     let trial = Trial::new(PopulationV2::default(), n, seed);
-    let mut csv = PatientCsv::new(Vec::new(), trial.source().parameter_names()).unwrap();
+    let mut csv = PatientCsv::for_source(Vec::new(), trial.source()).unwrap();
     let summary = trial.run(&mut |o| csv.write(o).unwrap(), None);
     let s = serde_json::to_string_pretty(&summary.to_json()).unwrap() + "\n";
     (s.into_bytes(), csv.finish().unwrap())

@@ -19,6 +19,9 @@ use super::{
 };
 use crate::endpoints::Definitions;
 use crate::error::{Domain, InputError};
+use crate::journey::{
+    journey_rng, read_visits, CostParts, Disease, Journey, JourneyRecord, Measured, Observation, Plan, Stage,
+};
 use crate::model::v2::{Costim, CrsScale, Lymphodepletion, ModelV2, ParamsV2, RowV2, ScenarioV2, NSTATE_V2};
 use crate::model::{ModelInfo, Phenotype};
 use crate::patient::Patient;
@@ -92,6 +95,7 @@ pub struct PopulationV2 {
     scale: CrsScale,
     definitions: Definitions,
     b0: f64,
+    journey: Option<Arc<Journey>>,
 }
 
 /// Builder of a [`PopulationV2`]; checked by [`PopulationV2Builder::build`].
@@ -130,6 +134,9 @@ pub struct PopulationV2Builder {
     pub definitions: Definitions,
     /// Normal B cells at t = 0 (cells).
     pub b0: f64,
+    /// The patient journey around the infusion (`None`: every patient starts at the
+    /// infusion, as without it; docs/JOURNEY.md).
+    pub journey: Option<Journey>,
 }
 
 impl PopulationV2 {
@@ -153,6 +160,7 @@ impl PopulationV2 {
             scale: CrsScale::Penn,
             definitions: Definitions::default(),
             b0: 1e8,
+            journey: None,
         }
     }
 
@@ -175,7 +183,13 @@ impl PopulationV2 {
             scale: self.scale,
             definitions: self.definitions,
             b0: self.b0,
+            journey: self.journey.as_deref().cloned(),
         }
+    }
+
+    /// The patient journey, if any.
+    pub fn journey(&self) -> Option<&Journey> {
+        self.journey.as_deref()
     }
 
     /// Typical parameters.
@@ -199,7 +213,62 @@ impl PopulationV2 {
     /// A draw outside the patient's domains (only the tails of very wide distributions).
     pub fn try_sample_patient(&self, seed: u64, id: u64) -> Result<PatientV2, InputError> {
         let mut rng = patient_rng(seed, id);
-        self.draw(&mut rng, id)
+        let mut p = self.draw(&mut rng, id)?;
+        if let Some(j) = &self.journey {
+            self.journey_of(&mut p, j, seed, id)?;
+        }
+        Ok(p)
+    }
+
+    /// Draw patient `p`'s journey from its own stream and, for an infused patient, set the
+    /// burden at infusion (every clone times the wait's growth and bridging) and the dose
+    /// achieved; the covariates `f0` and `dose_cells` become those at the infusion.
+    fn journey_of(&self, p: &mut PatientV2, j: &Arc<Journey>, seed: u64, id: u64) -> Result<(), InputError> {
+        let mut rng = journey_rng(seed, id);
+        let sc = &p.scenario;
+        let blasts = sc.patient.blasts();
+        let targets = sc.product.targets();
+        let carries = |a: crate::model::AntigenSet| a.names().iter().any(|n| targets.names().contains(n));
+        let mut l_tot = sc.dim_blasts;
+        let mut expressing = if carries(crate::model::AntigenSet::BOTH) { sc.dim_blasts } else { 0.0 };
+        for ph in Phenotype::ALL {
+            let l = blasts[ph.index()];
+            l_tot += l;
+            if carries(ph.antigens()) {
+                expressing += l;
+            }
+        }
+        let disease = Disease {
+            l_tot,
+            h: sc.params.h,
+            r_l: sc.params.r_l,
+            k_l: sc.params.k_l,
+            target_expression: if l_tot > 0.0 { expressing / l_tot } else { 0.0 },
+            fitness: sc.params.phi_t,
+        };
+        let plan = crate::journey::plan(j, &disease, &mut rng);
+        let noise = crate::journey::noise_draws(&j.monitoring, &mut rng);
+        if plan.stage == Stage::Infused {
+            let f = plan.blast_factor;
+            let mut scaled = blasts;
+            for b in &mut scaled {
+                *b *= f;
+            }
+            let old = &p.scenario.patient;
+            let [g0, i0] = old.cytokines();
+            let mut patient = Patient::from_counts(scaled, old.b0())?.with_cytokines(g0, i0)?;
+            if let Some(kg) = old.weight_kg() {
+                patient = patient.with_weight(kg)?;
+            }
+            p.scenario.patient = patient;
+            p.scenario.dim_blasts *= f;
+            let dose = p.covariates.dose_cells * plan.dose_achieved;
+            p.scenario.regimen = self.regimen.regimen(dose)?;
+            p.covariates.dose_cells = dose;
+            p.covariates.f0 = plan.f0_infusion;
+        }
+        p.journey = Some(Box::new(PatientJourney { journey: Arc::clone(j), plan, noise }));
+        Ok(())
     }
 
     fn draw<R: Rng + ?Sized>(&self, rng: &mut R, id: u64) -> Result<PatientV2, InputError> {
@@ -294,6 +363,7 @@ impl PopulationV2 {
             frac_cd22neg: f22,
             frac_dim: fdim,
             varied: Arc::clone(&self.varied),
+            journey: None,
         })
     }
 
@@ -451,6 +521,13 @@ impl PopulationV2Builder {
             scale: self.scale,
             definitions,
             b0,
+            journey: match self.journey {
+                Some(j) => {
+                    j.validate()?;
+                    Some(Arc::new(j))
+                }
+                None => None,
+            },
         })
     }
 }
@@ -469,6 +546,20 @@ pub struct PatientV2 {
     /// Fraction of the blasts in the CD19-dim subclone.
     pub frac_dim: f64,
     varied: Arc<[&'static str]>,
+    /// The journey (populations with one).
+    pub journey: Option<Box<PatientJourney>>,
+}
+
+/// A model-v2 patient's journey: the journey it was drawn from, its plan up to the
+/// infusion and the noise draws of its visits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientJourney {
+    /// The population's journey.
+    pub journey: Arc<Journey>,
+    /// Up to the infusion.
+    pub plan: Plan,
+    /// Noise draws per assay and visit day.
+    pub noise: [Vec<f64>; 4],
 }
 
 /// The per-patient columns of model v2 besides the varied parameters.
@@ -496,7 +587,82 @@ impl Subject for PatientV2 {
     }
 
     fn simulate(&self, solver: &SolverConfig, horizon: f64, grid: &[f64], id: u64) -> Result<Solution<RowV2>, Failure> {
+        if let Some(j) = &self.journey {
+            if j.plan.stage != Stage::Infused {
+                return Err(Failure::NotInfused(j.plan.stage));
+            }
+        }
         simulate_v2(&self.scenario, solver, horizon, grid, id)
+    }
+
+    fn simulate_journey(
+        &self,
+        solver: &SolverConfig,
+        horizon: f64,
+        grid: &[f64],
+        id: u64,
+    ) -> crate::trial::JourneyRun<RowV2> {
+        let Some(pj) = &self.journey else {
+            return (self.simulate(solver, horizon, grid, id), None);
+        };
+        let j = &pj.journey;
+        let plan = &pj.plan;
+        let record = |measured: Option<Measured>, e: Option<&crate::endpoints::Endpoints>| {
+            let visits = measured.as_ref().map_or(0, |m| m.visits);
+            let cost = j.costs.as_ref().map(|c| CostParts::of(c, plan, e, visits));
+            let remission_12m = e.and_then(|e| crate::journey::remission_12m(e, horizon));
+            Some(Box::new(JourneyRecord { plan: plan.clone(), measured, cost, remission_12m }))
+        };
+        if plan.stage != Stage::Infused {
+            return (Err(Failure::NotInfused(plan.stage)), record(None, None));
+        }
+        // one solve gives the trajectory grid, the visits and a daily scan for the day of
+        // remission; a second solve locates that day to 0.001 day inside its bracket
+        let visits: Vec<f64> = j.monitoring.visit_days().into_iter().filter(|&t| t <= horizon).collect();
+        let mut all: Vec<f64> = grid.iter().copied().chain(visits.iter().copied()).collect();
+        let days = horizon.floor() as usize;
+        all.extend((0..=days).map(|d| d as f64));
+        all.sort_by(f64::total_cmp);
+        all.dedup();
+        let sol = match simulate_v2(&self.scenario, solver, horizon, &all, id) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), record(None, None)),
+        };
+        let sc = &self.scenario;
+        let observe = |r: &RowV2| Observation {
+            t: r.t,
+            marrow_blast_fraction: {
+                let l: f64 = r.l.iter().sum();
+                if l > 0.0 {
+                    l / (l + sc.params.h)
+                } else {
+                    0.0
+                }
+            },
+            car_t_copies: (r.e + r.m + r.p + r.x) * sc.definitions.copies_per_cell,
+            b_cells: r.b,
+        };
+        let cr = sc.definitions.cr_fraction;
+        let first = sol.rows.iter().position(|r| observe(r).marrow_blast_fraction < cr);
+        let remission_day = match first {
+            None => None,
+            Some(0) => Some(sol.rows[0].t),
+            Some(k) => {
+                let (a, b) = (sol.rows[k - 1].t, sol.rows[k].t);
+                let fine: Vec<f64> = (1..=1000).map(|i| a + (b - a) * i as f64 / 1000.0).collect();
+                match simulate_v2(&self.scenario, solver, horizon, &fine, id) {
+                    Ok(s2) => s2.rows.iter().find(|r| observe(r).marrow_blast_fraction < cr).map(|r| r.t).or(Some(b)),
+                    Err(_) => Some(b),
+                }
+            }
+        };
+        let obs: Vec<Observation> =
+            sol.rows.iter().filter(|r| visits.binary_search_by(|v| v.total_cmp(&r.t)).is_ok()).map(observe).collect();
+        let measured = read_visits(&j.monitoring, &sc.definitions, &obs, &pj.noise, remission_day);
+        let rec = record(Some(measured), Some(&sol.endpoints));
+        let rows: Vec<RowV2> =
+            sol.rows.into_iter().filter(|r| grid.binary_search_by(|v| v.total_cmp(&r.t)).is_ok()).collect();
+        (Ok(Solution { endpoints: sol.endpoints, events: sol.events, rows, stats: sol.stats }), rec)
     }
 }
 
@@ -570,6 +736,10 @@ impl PatientSource for PopulationV2 {
 
     fn definitions(&self) -> Definitions {
         self.definitions
+    }
+
+    fn journey(&self) -> Option<&Journey> {
+        self.journey.as_deref()
     }
 
     fn describe(&self) -> String {
