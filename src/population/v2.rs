@@ -644,6 +644,7 @@ impl Subject for PatientV2 {
         };
         let cr = sc.definitions.cr_fraction;
         let first = sol.rows.iter().position(|r| observe(r).marrow_blast_fraction < cr);
+        let mut stats = sol.stats;
         let remission_day = match first {
             None => None,
             Some(0) => Some(sol.rows[0].t),
@@ -651,7 +652,10 @@ impl Subject for PatientV2 {
                 let (a, b) = (sol.rows[k - 1].t, sol.rows[k].t);
                 let fine: Vec<f64> = (1..=1000).map(|i| a + (b - a) * i as f64 / 1000.0).collect();
                 match simulate_v2(&self.scenario, solver, horizon, &fine, id) {
-                    Ok(s2) => s2.rows.iter().find(|r| observe(r).marrow_blast_fraction < cr).map(|r| r.t).or(Some(b)),
+                    Ok(s2) => {
+                        stats.add(&s2.stats);
+                        s2.rows.iter().find(|r| observe(r).marrow_blast_fraction < cr).map(|r| r.t).or(Some(b))
+                    }
                     Err(_) => Some(b),
                 }
             }
@@ -662,7 +666,7 @@ impl Subject for PatientV2 {
         let rec = record(Some(measured), Some(&sol.endpoints));
         let rows: Vec<RowV2> =
             sol.rows.into_iter().filter(|r| grid.binary_search_by(|v| v.total_cmp(&r.t)).is_ok()).collect();
-        (Ok(Solution { endpoints: sol.endpoints, events: sol.events, rows, stats: sol.stats }), rec)
+        (Ok(Solution { endpoints: sol.endpoints, events: sol.events, rows, stats }), rec)
     }
 }
 
