@@ -23,16 +23,12 @@ use cartkin::trial::Trial;
 use cartkin::Grid;
 use std::process::ExitCode;
 
-/// `(summary.json key, low, high, source)`; the MRD ratio is checked separately.
-const TARGETS: [(&str, f64, f64, &str); 7] = [
-    ("cr_rate", 0.706, 0.882, "61/75, Maude 2018"),
-    ("crs_any_rate", 0.664, 0.853, "58/75, Maude 2018"),
-    ("crs_severe_rate", 0.355, 0.578, "35/75 grade 3-4 Penn, Maude 2018"),
-    ("rfs12_responders", 0.42, 0.73, "59% (42-73), Maude 2018"),
-    ("cd19neg_relapse_share", 0.51, 0.88, "14/19, ELIANA follow-up"),
-    ("tmax_median", 6.5, 12.1, "9.3 d +-30%, Stein 2019"),
-    ("cmax_fold_median", 2730.0, 5070.0, "3,900-fold +-30%, Stein 2019"),
-];
+/// ELIANA's targets, `studies/targets/eliana.toml` (the one table; the MRD ratio is checked
+/// separately).
+fn targets() -> Vec<cartkin::calibrate::Target> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/targets/eliana.toml");
+    cartkin::calibrate::read_targets(&path).unwrap_or_else(|e| panic!("{e}"))
+}
 const MRD_RATIO_MIN: f64 = 0.95;
 
 fn main() -> ExitCode {
@@ -55,7 +51,8 @@ struct Point {
 fn evaluate(pop: Population, n: u64, seed: u64) -> (serde_json::Value, usize, f64) {
     let s = Trial::new(pop, n, seed).run(&mut |_| {}, None).to_json();
     let (mut met, mut dist) = (0, 0.0);
-    for (k, lo, hi, _) in TARGETS {
+    for t in targets() {
+        let (k, lo, hi) = (t.key.as_str(), t.low, t.high);
         let v = s[k].as_f64().unwrap_or(f64::NAN);
         if (lo..=hi).contains(&v) {
             met += 1;
@@ -171,9 +168,9 @@ fn run() -> Result<(), String> {
     let (json, met, dist) = evaluate(pop.clone(), n, seed);
     println!("\nThe calibrated point ({met} of 8 targets met, distance {dist:.3}):");
     println!("  {:<24} {:>14} {:>10}  source", "quantity", "interval", "simulated");
-    for (k, lo, hi, src) in TARGETS {
-        let v = json[k].as_f64().unwrap_or(f64::NAN);
-        println!("  {k:<24} {:>14} {:>10.4}  {src}", format!("{lo}-{hi}"), v);
+    for t in targets() {
+        let v = json[t.key.as_str()].as_f64().unwrap_or(f64::NAN);
+        println!("  {:<24} {:>14} {:>10.4}  {}", t.key, format!("{}-{}", t.low, t.high), v, t.source);
     }
     println!(
         "  {:<24} {:>14} {:>10.4}  all responders MRD-negative, Maude 2018",

@@ -74,6 +74,7 @@
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod bind;
+pub mod calibrate;
 pub mod endpoints;
 pub mod error;
 pub mod io;

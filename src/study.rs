@@ -573,6 +573,48 @@ impl Study {
         out
     }
 
+    /// This study with numeric settings changed: each `(path, value)` sets the key at the
+    /// dotted `path` of [`Study::to_table`] (e.g. `typical.rho_E`, `variability.phi_T`,
+    /// `regimen.toci_threshold`, `journey.manufacturing.failure_probability`; an array
+    /// element as `covariates.marrow_blast_fraction.beta[0]`), and the result is read again
+    /// with every rule of a study file, so an invalid value is the same error a file with it
+    /// would give. Sensitivity factors and calibration knobs are such settings.
+    ///
+    /// # Errors
+    /// A path that names no number of the study, or a value the study rules refuse.
+    pub fn with_settings(&self, settings: &[(String, f64)]) -> Result<Study, StudyError> {
+        let mut t = self.to_table();
+        for (path, value) in settings {
+            set_path(&mut t, path, *value).map_err(|message| StudyError::Invalid {
+                file: self.name.clone(),
+                key: path.clone(),
+                message,
+            })?;
+        }
+        let text = render(&t);
+        let mut s = Study::parse(&text, &self.name, Path::new("."))?;
+        s.population_name = self.population_name.clone();
+        Ok(s)
+    }
+
+    /// The number at the dotted `path` of [`Study::to_table`] (see [`Study::with_settings`]).
+    pub fn setting(&self, path: &str) -> Option<f64> {
+        let t = self.to_table();
+        let mut v: &Value = t.get(path.split('.').next()?)?;
+        for seg in path.split('.').skip(1) {
+            let (name, index) = split_index(seg)?;
+            v = v.as_table()?.get(name)?;
+            if let Some(i) = index {
+                v = v.as_array()?.get(i)?;
+            }
+        }
+        match v {
+            Value::Float(x) => Some(*x),
+            Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
     /// The study as a TOML table with every default filled in (see [`Study::to_toml`]).
     pub fn to_table(&self) -> Table {
         let mut t = Table::new();
@@ -723,6 +765,51 @@ fn render(t: &Table) -> String {
         }
     }
     out
+}
+
+/// `name` or `name[i]`.
+fn split_index(seg: &str) -> Option<(&str, Option<usize>)> {
+    match seg.split_once('[') {
+        None => Some((seg, None)),
+        Some((name, rest)) => {
+            let i = rest.strip_suffix(']')?.parse().ok()?;
+            Some((name, Some(i)))
+        }
+    }
+}
+
+/// Set the number at a dotted path (see [`Study::with_settings`]).
+fn set_path(t: &mut Table, path: &str, value: f64) -> Result<(), String> {
+    if !value.is_finite() {
+        return Err(format!("{value} is not a finite number"));
+    }
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut table = t;
+    for (k, seg) in segs.iter().enumerate() {
+        let (name, index) = split_index(seg).ok_or_else(|| format!("\"{seg}\" is not a key or key[index]"))?;
+        let last = k + 1 == segs.len();
+        let slot = table
+            .get_mut(name)
+            .ok_or_else(|| format!("no key \"{name}\" here (`cartkin study show` lists every key of the study)"))?;
+        let slot = match index {
+            None => slot,
+            Some(i) => slot
+                .as_array_mut()
+                .and_then(|a| a.get_mut(i))
+                .ok_or_else(|| format!("\"{name}\" has no element {i}"))?,
+        };
+        if last {
+            return match slot {
+                Value::Float(_) | Value::Integer(_) => {
+                    *slot = Value::Float(value);
+                    Ok(())
+                }
+                v => Err(format!("\"{path}\" is {}, not a number", type_name(v))),
+            };
+        }
+        table = slot.as_table_mut().ok_or_else(|| format!("\"{name}\" is not a table"))?;
+    }
+    Err("an empty path".into())
 }
 
 fn method_name(m: Method) -> &'static str {

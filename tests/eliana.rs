@@ -6,17 +6,14 @@
 use cartkin::population::Population;
 use cartkin::trial::Trial;
 
-/// `(summary.json key, low, high, published source)`. Rates: Wilson 95% intervals of the
-/// published counts (n = 75 infused); kinetics: the published medians +-30%.
-const TARGETS: [(&str, f64, f64, &str); 7] = [
-    ("cr_rate", 0.706, 0.882, "overall remission 61/75 = 81%, Maude 2018 NEJM 378:439"),
-    ("crs_any_rate", 0.664, 0.853, "CRS any grade 58/75 = 77%, Maude 2018; label 79%"),
-    ("crs_severe_rate", 0.355, 0.578, "CRS grade 3-4 (Penn) 35/75 = 46%, Maude 2018"),
-    ("rfs12_responders", 0.42, 0.73, "relapse-free at 12 months 59% (42-73), Maude 2018"),
-    ("cd19neg_relapse_share", 0.51, 0.88, "CD19-negative relapses 14/19, ELIANA follow-up"),
-    ("tmax_median", 6.5, 12.1, "CAR-T Tmax median ~9.3 d, Stein 2019 CPT:PSP 8:285"),
-    ("cmax_fold_median", 2730.0, 5070.0, "expansion ~3,900-fold, Stein 2019 CPT:PSP 8:285"),
-];
+/// ELIANA's targets: `studies/targets/eliana.toml`, the one table the calibrations read
+/// (rates: Wilson 95% intervals of the published counts, n = 75 infused; kinetics: the
+/// published medians +-30%; each entry names its source).
+fn targets() -> Vec<cartkin::calibrate::Target> {
+    let t = cartkin::calibrate::read_targets(std::path::Path::new("studies/targets/eliana.toml")).unwrap();
+    assert_eq!(t.len(), 7, "the seven ELIANA targets besides the MRD ratio");
+    t
+}
 
 #[test]
 #[ignore = "slow (10,000 patients): run with --release -- --ignored"]
@@ -24,10 +21,10 @@ fn default_trial_lands_in_the_eliana_intervals() {
     assert_eq!(Population::default(), Population::eliana_like());
     let s = Trial::new(Population::default(), 10_000, 2018).run(&mut |_| {}, None).to_json();
     let mut bad = Vec::new();
-    for (k, lo, hi, src) in TARGETS {
-        let v = s[k].as_f64().unwrap_or(f64::NAN);
-        if !(lo..=hi).contains(&v) {
-            bad.push(format!("{k} = {v:.4} not in [{lo}, {hi}] ({src})"));
+    for t in targets() {
+        let v = s[t.key.as_str()].as_f64().unwrap_or(f64::NAN);
+        if !(t.low..=t.high).contains(&v) {
+            bad.push(format!("{} = {v:.4} not in [{}, {}] ({})", t.key, t.low, t.high, t.source));
         }
     }
     // all responders MRD-negative (flow, 1e-4) at day 28, Maude 2018

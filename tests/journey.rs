@@ -538,19 +538,14 @@ fn eliana_itt_reproduces_elianas_flow_and_targets() {
     if !(0.70..=0.90).contains(&frac) {
         bad.push(format!("infused fraction {frac:.3} not in [0.70, 0.90] (79/97, ELIANA)"));
     }
-    // the eight targets of the default trial (tests/eliana_v2.rs), for infused patients
-    for (k, lo, hi) in [
-        ("cr_rate", 0.706, 0.882),
-        ("crs_any_rate", 0.664, 0.853),
-        ("crs_severe_rate", 0.355, 0.578),
-        ("rfs12_responders", 0.42, 0.73),
-        ("cd19neg_relapse_share", 0.51, 0.88),
-        ("tmax_median", 6.5, 12.1),
-        ("cmax_fold_median", 2730.0, 5070.0),
-    ] {
-        let v = s[k].as_f64().unwrap_or(f64::NAN);
-        if !(lo..=hi).contains(&v) {
-            bad.push(format!("{k} = {v:.4} not in [{lo}, {hi}]"));
+    // the eight targets of the default trial, for infused patients: ELIANA's table
+    // (studies/targets/eliana.toml) and the MRD ratio
+    let targets = cartkin::calibrate::read_targets(std::path::Path::new("studies/targets/eliana.toml")).unwrap();
+    assert_eq!(targets.len(), 7);
+    for t in targets {
+        let v = s[t.key.as_str()].as_f64().unwrap_or(f64::NAN);
+        if !(t.low..=t.high).contains(&v) {
+            bad.push(format!("{} = {v:.4} not in [{}, {}] ({})", t.key, t.low, t.high, t.source));
         }
     }
     let ratio = s["mrd_neg_rate"].as_f64().unwrap() / s["cr_rate"].as_f64().unwrap();

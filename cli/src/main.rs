@@ -7,6 +7,7 @@
 //! 2 bad input (a bad study, scenario or argument); 130 / 143 interrupted by SIGINT / SIGTERM
 //! (a trial with `--out` stops at the next chunk boundary and can be resumed).
 
+mod calibrate;
 mod rundir;
 mod slurm;
 
@@ -120,6 +121,10 @@ enum Command {
     /// --status DIR, --resubmit DIR (only the missing or failed shards, and a new merge) and
     /// --merge DIR (what the merge job runs).
     Slurm(SlurmArgs),
+    /// Calibrate a study's knobs (study settings with bounds) to published targets
+    /// (summary.json keys with intervals): a Nelder-Mead search with common random numbers,
+    /// then a check at a fresh seed (docs/ANALYSIS.md).
+    Calibrate(calibrate::CalibrateArgs),
     /// Study files.
     Study {
         #[command(subcommand)]
@@ -295,6 +300,7 @@ fn main() -> ExitCode {
         }
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Slurm(a) => cmd_slurm(&a),
+        Command::Calibrate(a) => calibrate::cmd_calibrate(&a),
         Command::Study { command: StudyCommand::Show { study } } => {
             load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
         }
