@@ -88,6 +88,7 @@ pub mod regimen;
 #[cfg(feature = "sbml")]
 pub mod sbml;
 pub mod scenario;
+pub mod sensitivity;
 pub mod solve;
 pub mod state;
 pub mod study;
