@@ -63,9 +63,10 @@ macro_rules! with_trial {
     }};
 }
 
-// after the macros, which it uses
+// after the macros, which they use
 #[cfg(feature = "mpi")]
 mod mpi;
+mod sensitivity;
 
 /// CAR-T cell therapy for B-ALL: simulations and virtual trials from files.
 #[derive(Parser, Debug)]
@@ -130,6 +131,10 @@ enum Command {
         #[command(subcommand)]
         command: StudyCommand,
     },
+    /// Global sensitivity analysis: Sobol' first-order and total indices with bootstrap
+    /// intervals (docs/ANALYSIS.md), of a test function (--test-function ishigami) or of a
+    /// Saltelli design's outputs in SALib's row order (--analyze FILE --factors K).
+    Sensitivity(sensitivity::SensitivityArgs),
     /// The built-in models and populations, one line each.
     Models,
     /// Write a model out for other tools.
@@ -301,6 +306,7 @@ fn main() -> ExitCode {
         Command::Merge { out, shards, force } => cmd_merge(&out, &shards, force),
         Command::Slurm(a) => cmd_slurm(&a),
         Command::Calibrate(a) => calibrate::cmd_calibrate(&a),
+        Command::Sensitivity(a) => sensitivity::run(&a),
         Command::Study { command: StudyCommand::Show { study } } => {
             load_study(&study).map(|s| say_raw!("{}", s.to_toml()))
         }

@@ -1,0 +1,224 @@
+//! `cartkin sensitivity`: Sobol' first-order and total indices ([`cartkin::sensitivity`]) of a
+//! built-in test function, or of a Saltelli design's outputs read from a file (what
+//! `tests/sensitivity/check_salib.py` compares with SALib).
+
+use crate::rundir::Fail;
+use cartkin::sensitivity::{self, Factor, Indices, Outputs, SaltelliDesign};
+use clap::{ArgGroup, Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// Largest `--n` of a test function (2^20 base rows: 5 million runs of Ishigami, about
+/// 100 MB).
+const MAX_TEST_N: usize = 1 << 20;
+
+/// Largest `--resamples`.
+const MAX_RESAMPLES: usize = 100_000;
+
+/// `cartkin sensitivity`'s arguments.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("input").required(true).args(["test_function", "analyze"])))]
+#[command(after_long_help = "\
+Estimators (docs/ANALYSIS.md): first order, Saltelli et al. (2010) Table 2 (b),
+S1_i = mean(f(B) (f(A_B^i) - f(A))) / Var(Y); total, Jansen (1999),
+ST_i = mean((f(A) - f(A_B^i))^2) / 2 / Var(Y); Var(Y) the population variance of f(A) and
+f(B) together, after standardising all outputs as SALib does. S1_ci and ST_ci are 95%
+bootstrap percentile intervals; S1_conf and ST_conf are SALib's half-widths (1.96 times the
+bootstrap standard deviation).
+
+The JSON on stdout: n, factors, S1, ST, S1_ci, ST_ci ([low, high] per factor), S1_conf,
+ST_conf, var_y, resamples, seed; with --test-function also runs and the closed-form
+`analytic` S1 and ST.
+
+Exit codes: 0 success; 2 bad input (an argument, an unreadable or malformed file, a row
+count that is not a multiple of K + 2), with a one-line message.")]
+pub struct SensitivityArgs {
+    /// Analyse a built-in test function on a Saltelli design of --n base rows: `ishigami`
+    /// (sin x1 + 7 sin^2 x2 + 0.1 x3^4 sin x1, x1..x3 uniform on [-pi, pi]).
+    #[arg(long, value_enum, value_name = "NAME")]
+    test_function: Option<TestFunction>,
+    /// Analyse the outputs of a Saltelli design of --factors K factors in SALib's row order
+    /// (`SALib.sample.sobol.sample(problem, N, calc_second_order=False)`: for each of the N
+    /// base rows, A, AB_1 .. AB_K, B; N (K + 2) rows). FILE is a CSV whose column `y` holds
+    /// the outputs, one row per run (other columns, e.g. the sample's inputs, are ignored),
+    /// or a file of bare numbers, one per line, as numpy.savetxt writes them.
+    #[arg(long, value_name = "FILE", requires = "factors")]
+    analyze: Option<PathBuf>,
+    /// The number of factors K of --analyze's design.
+    #[arg(long, value_name = "K", requires = "analyze")]
+    factors: Option<usize>,
+    /// Base rows N of --test-function's design: a power of two from 2 to 2^20 (the model
+    /// runs N (K + 2) times).
+    #[arg(long, value_name = "N", default_value_t = 16384)]
+    n: usize,
+    /// Seed of the design's scramble and of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Bootstrap resamples (2 to 100000; SALib's default is 100).
+    #[arg(long, default_value_t = 100)]
+    resamples: usize,
+}
+
+/// The built-in test functions.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum TestFunction {
+    /// Ishigami and Homma (1990), a = 7, b = 0.1.
+    Ishigami,
+}
+
+/// The report printed on stdout.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_function: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    factors: Vec<String>,
+    #[serde(flatten)]
+    indices: &'a Indices,
+    seed: u64,
+    runs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytic: Option<Analytic>,
+}
+
+/// Closed-form indices of a test function.
+#[derive(serde::Serialize)]
+struct Analytic {
+    #[serde(rename = "S1")]
+    s1: [f64; 3],
+    #[serde(rename = "ST")]
+    st: [f64; 3],
+}
+
+fn input(e: sensitivity::SensitivityError) -> Fail {
+    Fail::Input(e.to_string())
+}
+
+/// `cartkin sensitivity`.
+pub fn run(a: &SensitivityArgs) -> Result<(), Fail> {
+    if !(2..=MAX_RESAMPLES).contains(&a.resamples) {
+        return Err(Fail::Input(format!("--resamples {}: must be from 2 to {MAX_RESAMPLES}", a.resamples)));
+    }
+    let json = match (&a.test_function, &a.analyze, a.factors) {
+        (Some(TestFunction::Ishigami), None, _) => {
+            if a.n < 2 || !a.n.is_power_of_two() || a.n > MAX_TEST_N {
+                return Err(Fail::Input(format!("--n {}: must be a power of two from 2 to {MAX_TEST_N}", a.n)));
+            }
+            let pi = std::f64::consts::PI;
+            let factors: Vec<Factor> = ["x1", "x2", "x3"]
+                .iter()
+                .map(|n| Factor::linear(n, -pi, pi))
+                .collect::<Result<_, _>>()
+                .map_err(input)?;
+            let design = SaltelliDesign::new(3, a.n, a.seed).map_err(input)?;
+            let y =
+                design.evaluate(&factors, |x| sensitivity::ishigami([x[0], x[1], x[2]], 7.0, 0.1)).map_err(input)?;
+            let s = y.analyze(a.resamples, a.seed).map_err(input)?;
+            let (s1, st) = sensitivity::ishigami_indices(7.0, 0.1);
+            let report = Report {
+                test_function: Some("ishigami"),
+                file: None,
+                factors: factors.iter().map(|f| f.name.clone()).collect(),
+                indices: &s,
+                seed: a.seed,
+                runs: a.n * 5,
+                analytic: Some(Analytic { s1, st }),
+            };
+            to_json(&report)?
+        }
+        (None, Some(file), Some(k)) => {
+            if k == 0 || k > sensitivity::MAX_FACTORS {
+                return Err(Fail::Input(format!("--factors {k}: must be from 1 to {}", sensitivity::MAX_FACTORS)));
+            }
+            let y = read_outputs(file)?;
+            let outputs = Outputs::from_salib(&y, k).map_err(|e| Fail::Input(format!("{}: {e}", file.display())))?;
+            let s =
+                outputs.analyze(a.resamples, a.seed).map_err(|e| Fail::Input(format!("{}: {e}", file.display())))?;
+            let report = Report {
+                test_function: None,
+                file: Some(file.display().to_string()),
+                factors: (1..=k).map(|i| format!("x{i}")).collect(),
+                indices: &s,
+                seed: a.seed,
+                runs: y.len(),
+                analytic: None,
+            };
+            to_json(&report)?
+        }
+        // clap's group and `requires` leave no other combination
+        _ => return Err(Fail::Input("give --test-function NAME, or --analyze FILE with --factors K".into())),
+    };
+    say!("{json}");
+    Ok(())
+}
+
+fn to_json(r: &Report) -> Result<String, Fail> {
+    serde_json::to_string_pretty(r).map_err(|e| Fail::Run(format!("cannot write the report: {e}")))
+}
+
+/// The outputs in `file`: its column `y`, or one bare number per line.
+fn read_outputs(file: &Path) -> Result<Vec<f64>, Fail> {
+    let name = file.display();
+    let text = cartkin::io::read_capped(file, cartkin::io::MAX_TABLE_BYTES)
+        .map_err(|e| Fail::Input(format!("cannot read {name}: {e}")))?;
+    parse_outputs(&text).map_err(|m| Fail::Input(format!("{name}: {m}")))
+}
+
+/// Parse a CSV with a header naming a column `y` (quoted or not), or bare numbers one per
+/// line. Blank lines are skipped; every value must be a finite number.
+fn parse_outputs(text: &str) -> Result<Vec<f64>, String> {
+    let mut lines =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r'))).filter(|(_, l)| !l.trim().is_empty());
+    let Some((first_no, first)) = lines.next() else {
+        return Err("no outputs (the file is empty)".into());
+    };
+    let field = |s: &str| s.trim().trim_matches('"').trim().to_string();
+    let header: Vec<String> = first.split(',').map(field).collect();
+    let (column, width, mut y) = if header.len() == 1 && header[0].parse::<f64>().is_ok() {
+        (0, 1, vec![number(&header[0], first_no)?])
+    } else {
+        let Some(c) = header.iter().position(|h| h == "y") else {
+            return Err(format!(
+                "line {first_no}: no column `y` in the header ({}); the outputs go in a column named y",
+                header.join(", ")
+            ));
+        };
+        (c, header.len(), vec![])
+    };
+    for (no, line) in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != width {
+            return Err(format!("line {no}: {} fields, the header has {width}", fields.len()));
+        }
+        y.push(number(&field(fields[column]), no)?);
+    }
+    if y.is_empty() {
+        return Err("no outputs (a header and no rows)".into());
+    }
+    Ok(y)
+}
+
+fn number(s: &str, line: usize) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("line {line}: output {v} is not a finite number")),
+        Err(_) => Err(format!("line {line}: {s:?} is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_outputs;
+
+    #[test]
+    fn outputs_from_a_column_y_or_bare_numbers() {
+        assert_eq!(parse_outputs("x1,y,x2\n0.5,1.5,2\n\n0.1,-2e-3,3\n"), Ok(vec![1.5, -2e-3]));
+        assert_eq!(parse_outputs("\"y\"\r\n1\r\n2\r\n"), Ok(vec![1.0, 2.0]));
+        assert_eq!(parse_outputs("1.0\n2.5e+00\n"), Ok(vec![1.0, 2.5]));
+        assert!(parse_outputs("").unwrap_err().contains("empty"));
+        assert!(parse_outputs("a,b\n1,2\n").unwrap_err().contains("no column `y`"));
+        assert!(parse_outputs("x,y\n1,2\n3\n").unwrap_err().contains("line 3: 1 fields"));
+        assert!(parse_outputs("y\n1\nnan\n").unwrap_err().contains("line 3"));
+        assert!(parse_outputs("y\n1\nabc\n").unwrap_err().contains("\"abc\" is not a number"));
+    }
+}
