@@ -1,7 +1,7 @@
 //! Direction numbers of the Sobol' sequence: dimensions 2 to 256 of Joe and Kuo's
 //! `new-joe-kuo-6.21201` (S. Joe and F. Y. Kuo, "Constructing Sobol sequences with better
 //! two-dimensional projections", SIAM J. Sci. Comput. 30 (2008) 2635-2654; the file is
-//! published at https://web.maths.unsw.edu.au/~fkuo/sobol/). Each row is a line of that file,
+//! published at <https://web.maths.unsw.edu.au/~fkuo/sobol/>). Each row is a line of that file,
 //! `d s a m_1 .. m_s`: the dimension, the degree `s` of its primitive polynomial, the
 //! polynomial's inner coefficients `a` as bits, and the initial direction integers `m_k`.
 //! The rows were transcribed from the copies shipped in SciPy 1.17 (`scipy.stats.qmc.Sobol`'s

@@ -67,7 +67,7 @@ def run_case(name, problem, model, n, seed, cartkin, folder, analytic=None):
         return 0, 1
     ck = json.loads(r.stdout)
     print(f"\n{name}: K = {k}, N = {n}, {len(y)} model runs, seed {seed} ({path})")
-    print(f"{'factor':<8} {'index':<5} {'SALib':>22} {'cartkin':>22} {'|diff|':>9}   {'conf SALib':>10} {'cartkin':>8}")
+    print(f"{'factor':<8} {'index':<5} {'SALib':>22} {'cartkin':>22} {'|diff|':>9}   {'conf SALib':>10} {'cartkin':>8} {'ratio':>6}")
     passed = failed = 0
     worst = 0.0
     for key in ("S1", "ST"):
@@ -80,7 +80,7 @@ def run_case(name, problem, model, n, seed, cartkin, folder, analytic=None):
             if analytic is not None:
                 ok = ok and abs(c - analytic[0 if key == "S1" else 1][i]) <= 0.01
             passed, failed = passed + ok, failed + (not ok)
-            print(f"{fname:<8} {key:<5} {s:>22.17f} {c:>22.17f} {d:>9.1e}   {sc:>10.5f} {cc:>8.5f}{'' if ok else '  FAIL'}")
+            print(f"{fname:<8} {key:<5} {s:>22.17f} {c:>22.17f} {d:>9.1e}   {sc:>10.2e} {cc:>8.2e} {cc / sc:>6.3f}{'' if ok else '  FAIL'}")
     if analytic is not None:
         print(f"closed form: S1 = {[round(v, 4) for v in analytic[0]]}, ST = {[round(v, 4) for v in analytic[1]]}")
     print(f"{name}: largest |S1, ST difference| = {worst:.2e} (tolerance {TOL:g})")
