@@ -391,16 +391,25 @@ impl SaltelliDesign {
     }
 
     /// Row `j` of `A` (in the unit hypercube).
+    ///
+    /// # Panics
+    /// If `j >= self.n()`.
     pub fn a(&self, j: usize) -> &[f64] {
         &self.rows[j * 2 * self.k..j * 2 * self.k + self.k]
     }
 
     /// Row `j` of `B` (in the unit hypercube).
+    ///
+    /// # Panics
+    /// If `j >= self.n()`.
     pub fn b(&self, j: usize) -> &[f64] {
         &self.rows[j * 2 * self.k + self.k..(j + 1) * 2 * self.k]
     }
 
     /// Row `j` of `A_B^(i)`: row `j` of `A` with column `i` (0-based) from `B`.
+    ///
+    /// # Panics
+    /// If `j >= self.n()` (or `i >= self.factors()`).
     pub fn ab(&self, i: usize, j: usize) -> Vec<f64> {
         let mut r = self.a(j).to_vec();
         r[i] = self.b(j)[i];

@@ -117,6 +117,7 @@ fn bad_input_is_exit_2_with_one_line() {
     usage_error(&["sensitivity", "--test-function", "rosenbrock"], "rosenbrock");
     usage_error(&["sensitivity"], "required");
     usage_error(&["sensitivity", "--analyze", "y.csv"], "--factors");
+    usage_error(&["sensitivity", "--analyze", "y.csv", "--factors", "3", "--n", "8"], "--n");
     refused(&["sensitivity", "--analyze", "/nonexistent/y.csv", "--factors", "3"], "cannot read /nonexistent/y.csv");
     let dir = scratch("bad");
     for (name, text, what) in [
