@@ -173,11 +173,25 @@ pub fn read_targets(path: &Path) -> Result<Vec<Target>, CalibrationError> {
 /// An unreadable file, unknown keys, `lo >= hi`, a log scale with `lo <= 0`, a start out of
 /// bounds.
 pub fn read_knobs(path: &Path) -> Result<Vec<Knob>, CalibrationError> {
+    read_ranges(path, "knob")
+}
+
+/// Read a sensitivity factors file: `[[factor]]` entries with `path` (a study setting),
+/// `lo`, `hi` and optionally `scale = "log" | "linear"` (the knobs file's format under
+/// another name; `start` is ignored).
+///
+/// # Errors
+/// As [`read_knobs`].
+pub fn read_factors(path: &Path) -> Result<Vec<Knob>, CalibrationError> {
+    read_ranges(path, "factor")
+}
+
+fn read_ranges(path: &Path, entry: &str) -> Result<Vec<Knob>, CalibrationError> {
     let t = read_table(path)?;
-    only_keys(path, "knobs file", &t, &["knob"])?;
+    only_keys(path, &format!("{entry}s file"), &t, &[entry])?;
     let mut out: Vec<Knob> = Vec::new();
-    for (i, e) in entries(path, &t, "knob")?.into_iter().enumerate() {
-        let what = format!("knob[{i}]");
+    for (i, e) in entries(path, &t, entry)?.into_iter().enumerate() {
+        let what = format!("{entry}[{i}]");
         only_keys(path, &what, e, &["path", "lo", "hi", "scale", "start"])?;
         let p = e
             .get("path")
@@ -260,11 +274,15 @@ pub struct NelderMead {
     pub f_tol: f64,
     /// Stop when the simplex is smaller than this (largest coordinate distance to the best).
     pub x_tol: f64,
+    /// Restarts from the best point with a fresh simplex (half the previous step each time)
+    /// after a convergence, while evaluations remain: a simplex stuck on a flat step of a
+    /// Monte Carlo loss gets a new chance.
+    pub restarts: usize,
 }
 
 impl Default for NelderMead {
     fn default() -> Self {
-        Self { step: 0.15, max_evals: 400, f_tol: 1e-10, x_tol: 1e-6 }
+        Self { step: 0.15, max_evals: 400, f_tol: 1e-10, x_tol: 1e-6, restarts: 3 }
     }
 }
 
@@ -281,9 +299,35 @@ pub struct Minimum {
 
 /// Minimise `f` over the unit cube `[0, 1]^n` from `x0` by the Nelder–Mead simplex method
 /// (Nelder & Mead 1965, Comput. J. 7:308) with the standard coefficients (reflection 1,
-/// expansion 2, contraction 0.5, shrink 0.5) and every point clamped into the cube. Ties keep
-/// the earlier vertex; deterministic.
+/// expansion 2, contraction 0.5, shrink 0.5) and every point clamped into the cube, restarted
+/// from the best point [`NelderMead::restarts`] times. Ties keep the earlier vertex;
+/// deterministic.
 pub fn nelder_mead(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64], opt: &NelderMead) -> Minimum {
+    let mut best = simplex_search(&mut f, x0, opt.step, opt.max_evals, opt);
+    let mut step = opt.step;
+    for _ in 0..opt.restarts {
+        step *= 0.5;
+        let left = opt.max_evals.saturating_sub(best.evals);
+        if left <= x0.len() + 1 {
+            break;
+        }
+        let again = simplex_search(&mut f, &best.x, step, left, opt);
+        let evals = best.evals + again.evals;
+        if again.f < best.f {
+            best = again;
+        }
+        best.evals = evals;
+    }
+    best
+}
+
+fn simplex_search(
+    mut f: impl FnMut(&[f64]) -> f64,
+    x0: &[f64],
+    step: f64,
+    max_evals: usize,
+    opt: &NelderMead,
+) -> Minimum {
     let n = x0.len();
     let clamp = |x: Vec<f64>| x.into_iter().map(|v| v.clamp(0.0, 1.0)).collect::<Vec<_>>();
     let mut evals = 0;
@@ -302,11 +346,11 @@ pub fn nelder_mead(mut f: impl FnMut(&[f64]) -> f64, x0: &[f64], opt: &NelderMea
     simplex.push((start.clone(), f0));
     for i in 0..n {
         let mut x = start.clone();
-        x[i] = if x[i] + opt.step <= 1.0 { x[i] + opt.step } else { x[i] - opt.step };
+        x[i] = if x[i] + step <= 1.0 { x[i] + step } else { x[i] - step };
         let fx = eval(&x, &mut evals);
         simplex.push((x, fx));
     }
-    while evals < opt.max_evals {
+    while evals < max_evals {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (best, worst) = (simplex[0].1, simplex[n].1);
         let size = simplex[1..]

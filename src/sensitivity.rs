@@ -35,6 +35,7 @@
 //! ```
 
 mod joe_kuo;
+pub mod study;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

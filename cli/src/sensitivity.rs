@@ -19,7 +19,7 @@ const MAX_RESAMPLES: usize = 100_000;
 
 /// `cartkin sensitivity`'s arguments.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("input").required(true).args(["test_function", "analyze"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["study", "test_function", "analyze"])))]
 #[command(after_long_help = "\
 Estimators (docs/ANALYSIS.md): first order, Saltelli et al. (2010) Table 2 (b),
 S1_i = mean(f(B) (f(A_B^i) - f(A))) / Var(Y); total, Jansen (1999),
@@ -35,6 +35,11 @@ closed-form `analytic` S1 and ST, with --analyze the file.
 Exit codes: 0 success; 2 bad input (an argument, an unreadable or malformed file, a row
 count that is not a multiple of K + 2), with a one-line message.")]
 pub struct SensitivityArgs {
+    /// A study file (or a built-in study's name) whose trial-level outcomes are analysed:
+    /// with --factors F.toml (`[[factor]]` entries: `path` a study setting, `lo`, `hi`,
+    /// `scale`), every row of the design a whole trial of the study with the same patients
+    /// (its seed). Writes indices.json and indices.csv into --out.
+    study: Option<String>,
     /// Analyse a built-in test function on a Saltelli design of --n base rows: `ishigami`
     /// (sin x1 + 7 sin^2 x2 + 0.1 x3^4 sin x1, x1..x3 uniform on [-pi, pi]).
     #[arg(long, value_enum, value_name = "NAME")]
@@ -46,11 +51,26 @@ pub struct SensitivityArgs {
     /// or a file of bare numbers, one per line, as numpy.savetxt writes them.
     #[arg(long, value_name = "FILE", requires = "factors")]
     analyze: Option<PathBuf>,
-    /// The number of factors K of --analyze's design.
-    #[arg(long, value_name = "K", requires = "analyze")]
-    factors: Option<usize>,
-    /// Base rows N of --test-function's design: a power of two from 2 to 2^20 (the model
-    /// runs N (K + 2) times) [default: 16384].
+    /// With --analyze: the number of factors K of the design. With a study: the factors
+    /// file.
+    #[arg(long, value_name = "K|FILE")]
+    factors: Option<String>,
+    /// With a study: the summary.json keys analysed, comma-separated (nested keys with dots)
+    /// [default: cr_rate, mrd_neg_rate, crs_severe_rate, toci_rate, rfs12_responders,
+    /// cmax_median].
+    #[arg(long, value_name = "KEYS")]
+    outputs: Option<String>,
+    /// With a study: patients per trial (overrides the study).
+    #[arg(long)]
+    patients: Option<u64>,
+    /// With a study: the patients' seed, the same in every trial (overrides the study's).
+    #[arg(long)]
+    trial_seed: Option<u64>,
+    /// With a study: where indices.json and indices.csv go.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Base rows N of the design: a power of two from 2 to 2^20 (the model, or the study's
+    /// trial, runs N (K + 2) times) [default: 16384 for a test function, 32 for a study].
     #[arg(long, value_name = "N", conflicts_with = "analyze")]
     n: Option<usize>,
     /// Seed of the design's scramble and of the bootstrap.
@@ -102,7 +122,21 @@ pub fn run(a: &SensitivityArgs) -> Result<(), Fail> {
     if !(2..=MAX_RESAMPLES).contains(&a.resamples) {
         return Err(Fail::Input(format!("--resamples {}: must be from 2 to {MAX_RESAMPLES}", a.resamples)));
     }
-    let json = match (&a.test_function, &a.analyze, a.factors) {
+    if let Some(study) = &a.study {
+        return run_study(study, a);
+    }
+    if a.outputs.is_some() || a.patients.is_some() || a.out.is_some() || a.trial_seed.is_some() {
+        return Err(Fail::Input("--outputs, --patients, --trial-seed and --out go with a study".into()));
+    }
+    let factors = match (&a.analyze, &a.factors) {
+        (Some(_), Some(k)) => Some(k.parse::<usize>().map_err(|_| {
+            Fail::Input(format!("--factors {k}: with --analyze, the number of factors K (a whole number)"))
+        })?),
+        (Some(_), None) => return Err(Fail::Input("--analyze needs --factors K".into())),
+        (None, Some(_)) => return Err(Fail::Input("--factors goes with --analyze or a study".into())),
+        (None, None) => None,
+    };
+    let json = match (&a.test_function, &a.analyze, factors) {
         (Some(TestFunction::Ishigami), None, _) => {
             let n = a.n.unwrap_or(DEFAULT_TEST_N);
             if n < 2 || !n.is_power_of_two() || n > MAX_TEST_N {
@@ -153,6 +187,60 @@ pub fn run(a: &SensitivityArgs) -> Result<(), Fail> {
         _ => return Err(Fail::Input("give --test-function NAME, or --analyze FILE with --factors K".into())),
     };
     say!("{json}");
+    Ok(())
+}
+
+/// `cartkin sensitivity STUDY --factors F.toml`.
+fn run_study(arg: &str, a: &SensitivityArgs) -> Result<(), Fail> {
+    use cartkin::sensitivity::study::{study_sensitivity, DEFAULT_OUTPUTS};
+    let mut study = cartkin::bind::load_study(arg).map_err(|e| Fail::Input(e.to_string()))?;
+    if let Some(n) = a.patients {
+        if n == 0 || n > 10_000_000 {
+            return Err(Fail::Input(format!("--patients {n}: must be between 1 and 10,000,000")));
+        }
+        study.patients = n;
+    }
+    if let Some(s) = a.trial_seed {
+        study.seed = s;
+    }
+    let Some(file) = &a.factors else {
+        return Err(Fail::Input("a study needs --factors FILE ([[factor]] entries: path, lo, hi, scale)".into()));
+    };
+    let factors = cartkin::calibrate::read_factors(Path::new(file)).map_err(|e| Fail::Input(e.to_string()))?;
+    let outputs: Vec<String> = match &a.outputs {
+        Some(list) => list.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
+        None => DEFAULT_OUTPUTS.iter().map(|k| k.to_string()).collect(),
+    };
+    if outputs.is_empty() || outputs.len() > 100 {
+        return Err(Fail::Input("--outputs: give 1 to 100 summary.json keys".into()));
+    }
+    let n = a.n.unwrap_or(32);
+    if n < 2 || !n.is_power_of_two() || n > MAX_TEST_N {
+        return Err(Fail::Input(format!("--n {n}: must be a power of two from 2 to {MAX_TEST_N}")));
+    }
+    if let Some(dir) = &a.out {
+        crate::rundir::ensure_dir(dir)?;
+    }
+    let started = std::time::Instant::now();
+    let mut progress = |done: usize, total: usize| {
+        if done.is_multiple_of(16) || done == total {
+            eprintln!("  {done}/{total} trials ({:.0} s)", started.elapsed().as_secs_f64());
+        }
+    };
+    let r = study_sensitivity(&study, &factors, &outputs, n, a.seed, a.resamples, &mut progress)
+        .map_err(|e| Fail::Input(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&r).map_err(|e| Fail::Run(e.to_string()))? + "\n";
+    match &a.out {
+        Some(dir) => {
+            for (name, bytes) in [("indices.json", json.as_bytes()), ("indices.csv", r.csv().as_bytes())] {
+                cartkin::io::write_atomic(dir, name, bytes)
+                    .map_err(|e| Fail::Run(format!("{}: {e}", dir.join(name).display())))?;
+            }
+            say!("{}", r.csv());
+            say!("wrote {}/indices.json, indices.csv", dir.display());
+        }
+        None => say!("{json}"),
+    }
     Ok(())
 }
 
