@@ -138,3 +138,20 @@ fn bad_input_is_exit_2_with_one_line() {
     refused(&["sensitivity", "--analyze", p.to_str().unwrap(), "--factors", "0"], "--factors 0");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_study_needs_a_valid_factors_file() {
+    let dir = scratch("study");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[factor]]\npath = \"typical.nope\"\nlo = 1\nhi = 2\n").unwrap();
+    let flat = dir.join("flat.toml");
+    std::fs::write(&flat, "[[factor]]\npath = \"typical.rho_E\"\nlo = 2\nhi = 1\n").unwrap();
+    refused(&["sensitivity", "eliana"], "--factors FILE");
+    refused(&["sensitivity", "eliana", "--factors", "/no/such/factors.toml"], "factors.toml");
+    refused(&["sensitivity", "eliana", "--factors", flat.to_str().unwrap()], "below hi");
+    refused(&["sensitivity", "eliana", "--factors", bad.to_str().unwrap(), "--n", "2", "--patients", "5"], "nope");
+    refused(&["sensitivity", "eliana", "--factors", flat.to_str().unwrap(), "--n", "3"], "below hi");
+    refused(&["sensitivity", "--test-function", "ishigami", "--patients", "5"], "go with a study");
+    let _ = std::fs::remove_dir_all(&dir);
+}
