@@ -1,8 +1,11 @@
-//! The one place where random number generators are built (one named, portable generator per patient).
+//! The one place where patients' random number generators are built (one named, portable generator per patient).
 //!
 //! # Reproducibility contract
 //!
-//! Every random draw of the crate comes from a generator returned by [`patient_rng`]. The
+//! Every random draw of a patient comes from a generator returned by [`patient_rng`] (the
+//! patient journey's from [`crate::journey::journey_rng`], which is `patient_rng` of a salted
+//! seed; the sensitivity designs' scrambles and bootstraps from ChaCha8 seeded with the
+//! design seed, `cartkin::sensitivity`). The
 //! generator of patient `id` in a run with seed `seed` is ChaCha8 (a *named*, portable
 //! generator with a documented output: the same bits on every platform and in every
 //! execution mode) seeded with `seed` and switched to stream `id`. Hence:
