@@ -774,7 +774,7 @@ fn journey_cells<R>(s: &mut String, j: &crate::journey::Journey, o: &crate::tria
     };
     let p = &r.plan;
     let m = r.measured.as_ref();
-    let enrolled = !matches!(p.stage, crate::journey::Stage::ScreenFail(_) | crate::journey::Stage::Declined);
+    let enrolled = p.stage.enrolled();
     let infused = p.stage == crate::journey::Stage::Infused;
     let cells = [
         Cell::Num(p.f0_screening),

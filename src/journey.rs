@@ -23,6 +23,7 @@
 
 use crate::endpoints::{Definitions, Endpoints};
 use crate::error::InputError;
+use crate::population::{draw_amount, sigma_of_cv, Amount};
 use crate::summary::{LayoutMismatch, LinearHistogram, LogHistogram, Rate};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution as _, StandardNormal};
@@ -37,10 +38,6 @@ pub const JOURNEY_SEED_SALT: u64 = 0x6a6f_7572_6e65_7921;
 /// journey never changes the patient's parameters).
 pub fn journey_rng(seed: u64, id: u64) -> rand_chacha::ChaCha8Rng {
     crate::population::patient_rng(seed ^ JOURNEY_SEED_SALT, id)
-}
-
-fn sigma_of_cv(cv: f64) -> f64 {
-    (cv * cv).ln_1p().sqrt()
 }
 
 /// A distribution of a journey quantity (the forms of docs/STUDY.md's covariates).
@@ -96,10 +93,7 @@ impl Distribution {
                 let u: f64 = rng.random();
                 lo + (hi - lo) * u
             }
-            Distribution::LogUniform { lo, hi } => {
-                let u: f64 = rng.random();
-                (lo * (u * (hi / lo).ln()).exp()).clamp(lo, hi)
-            }
+            Distribution::LogUniform { lo, hi } => draw_amount(Amount::LogUniform { lo, hi }, rng),
             Distribution::Beta { a, b, lo, hi } => {
                 let x = rand_distr::Beta::new(a, b).map(|d| d.sample(rng)).unwrap_or(f64::NAN);
                 let x = if x.is_finite() { x.clamp(0.0, 1.0) } else { a / (a + b) };
@@ -602,6 +596,12 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Whether the patient enrolled (leukapheresis): every stage but a screen failure and
+    /// a declined enrolment.
+    pub fn enrolled(&self) -> bool {
+        !matches!(self, Stage::ScreenFail(_) | Stage::Declined)
+    }
+
     /// The `status` of `patients.csv` for a patient who was not infused
     /// (`screen_fail:<reason>`, `declined`, `not_infused:manufacturing_failure`,
     /// `not_infused:died_or_withdrew`), `None` for an infused one.
@@ -611,7 +611,8 @@ impl Stage {
             Stage::ScreenFail("organ_function") => "screen_fail:organ_function",
             Stage::ScreenFail("health_score") => "screen_fail:health_score",
             Stage::ScreenFail("marrow_blasts") => "screen_fail:marrow_blasts",
-            Stage::ScreenFail(_) => "screen_fail:target_expression",
+            Stage::ScreenFail("target_expression") => "screen_fail:target_expression",
+            Stage::ScreenFail(_) => "screen_fail",
             Stage::Declined => "declined",
             Stage::ManufacturingFailure => "not_infused:manufacturing_failure",
             Stage::LostBeforeInfusion => "not_infused:died_or_withdrew",
@@ -961,7 +962,7 @@ impl CostParts {
     /// infusion) and the visits attended.
     pub fn of(c: &Costs, plan: &Plan, endpoints: Option<&Endpoints>, visits: u32) -> Self {
         let mut p = CostParts { screening: cents(c.screening), ..Default::default() };
-        if matches!(plan.stage, Stage::ScreenFail(_) | Stage::Declined) {
+        if !plan.stage.enrolled() {
             return p;
         }
         p.leukapheresis = cents(c.leukapheresis);
@@ -1142,7 +1143,7 @@ impl JourneySummary {
                 *s += v;
             }
             c.all += parts.total();
-            if !matches!(p.stage, Stage::ScreenFail(_) | Stage::Declined) {
+            if p.stage.enrolled() {
                 c.enrolled += parts.total();
             }
             if p.stage == Stage::Infused {

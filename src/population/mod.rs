@@ -682,7 +682,7 @@ impl Distribution<VirtualPatient> for Population {
 /// The parameters that vary in the reference population, in its draw order.
 const REFERENCE_VARIED: [&str; 5] = ["rho_E", "k_kill", "r_L", "delta_E", "p_I"];
 
-fn sigma_of_cv(cv: f64) -> f64 {
+pub(crate) fn sigma_of_cv(cv: f64) -> f64 {
     (cv * cv).ln_1p().sqrt()
 }
 
@@ -694,7 +694,7 @@ fn clamp_positive(v: f64) -> f64 {
     }
 }
 
-fn draw_amount<R: Rng + ?Sized>(a: Amount, rng: &mut R) -> f64 {
+pub(crate) fn draw_amount<R: Rng + ?Sized>(a: Amount, rng: &mut R) -> f64 {
     match a {
         Amount::Fixed(v) => v,
         Amount::LogUniform { lo, hi } => {
