@@ -217,6 +217,19 @@ fn gate<T>(
         root.send(&status_bytes(&local)[..]);
         Ok(())
     };
+    // Rank 0 says a refusal now, before the verdict lets the other ranks exit: mpirun ends
+    // the whole job (rank 0 too) as soon as one rank exits with an error, so a message
+    // printed after the broadcast could be lost.
+    let verdict = match verdict {
+        Err(f) if world.rank() == 0 => {
+            if let Some(m) = f.message() {
+                eprintln!("error: {}", cartkin::error::one_line(&m, 2000));
+            }
+            let _ = std::io::stderr().flush();
+            Err(Fail::Reported(f.code()))
+        }
+        v => v,
+    };
     // the verdict: a code (0: go) and rank 0's message
     let mut msg: Vec<u8> = match &verdict {
         Ok(()) => vec![0],

@@ -27,6 +27,10 @@ pub enum Fail {
     Run(String),
     /// Interrupted by a signal (exit 130 / 143).
     Interrupted(u8),
+    /// A failure whose message was printed already (the exit code only): an MPI rank 0
+    /// says a refusal before it lets the other ranks exit, since the launcher may end the
+    /// job as soon as one rank exits with an error.
+    Reported(u8),
 }
 
 impl Fail {
@@ -34,13 +38,13 @@ impl Fail {
         match self {
             Fail::Input(_) => 2,
             Fail::Run(_) => 1,
-            Fail::Interrupted(c) => *c,
+            Fail::Interrupted(c) | Fail::Reported(c) => *c,
         }
     }
     pub fn message(&self) -> Option<String> {
         match self {
             Fail::Input(m) | Fail::Run(m) => Some(m.clone()),
-            Fail::Interrupted(_) => None,
+            Fail::Interrupted(_) | Fail::Reported(_) => None,
         }
     }
 }
