@@ -30,6 +30,7 @@ pub enum Fail {
     /// A failure whose message was printed already (the exit code only): an MPI rank 0
     /// says a refusal before it lets the other ranks exit, since the launcher may end the
     /// job as soon as one rank exits with an error.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     Reported(u8),
 }
 
@@ -134,25 +135,30 @@ fn read_json(p: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&s).ok()
 }
 
+/// Take `dir`'s lock (`.cartkin.lock`, an advisory lock held until the file is dropped):
+/// another cartkin process using the directory is refused.
+pub fn lock_dir(dir: &Path) -> Result<File, Fail> {
+    let lp = dir.join(LOCK);
+    if is_symlink(&lp) {
+        return Err(Fail::Run(format!("{}: is a symbolic link; refusing to use it", lp.display())));
+    }
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lp).map_err(|e| io_fail(&lp, e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(Fail::Run(format!("{}: another cartkin run is using this directory", dir.display())))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_fail(&lp, e)),
+    }
+}
+
 impl RunDir {
     /// Take `dir` for the run `manifest` (shard `k` of `n`): create it, lock it, and decide
     /// whether it may be used: another run's outputs are refused (unless `force` without
     /// `resume`).
     pub fn open(dir: &Path, manifest: &Manifest, shard: (u64, u64), resume: bool, force: bool) -> Result<Self, Fail> {
         ensure_dir(dir)?;
-        let lp = dir.join(LOCK);
-        if is_symlink(&lp) {
-            return Err(Fail::Run(format!("{}: is a symbolic link; refusing to use it", lp.display())));
-        }
-        let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&lp).map_err(|e| io_fail(&lp, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Fail::Run(format!("{}: another cartkin run is using this directory", dir.display())))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_fail(&lp, e)),
-        }
+        let lock = lock_dir(dir)?;
         let same = |v: &serde_json::Value| -> Result<bool, String> {
             let m: Manifest = serde_json::from_value(v.get("manifest").cloned().unwrap_or_default())
                 .map_err(|_| "an unreadable manifest".to_string())?;

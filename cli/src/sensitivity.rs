@@ -7,6 +7,8 @@ use cartkin::sensitivity::{self, Factor, Indices, Outputs, SaltelliDesign};
 use clap::{ArgGroup, Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
+mod design;
+
 /// Largest `--n` of a test function (2^20 base rows: 5 million runs of Ishigami, about
 /// 100 MB).
 const MAX_TEST_N: usize = 1 << 20;
@@ -19,7 +21,7 @@ const MAX_RESAMPLES: usize = 100_000;
 
 /// `cartkin sensitivity`'s arguments.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("input").required(true).args(["study", "test_function", "analyze"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["study", "test_function", "analyze", "merge"])))]
 #[command(after_long_help = "\
 Estimators (docs/ANALYSIS.md): first order, Saltelli et al. (2010) Table 2 (b),
 S1_i = mean(f(B) (f(A_B^i) - f(A))) / Var(Y); total, Jansen (1999),
@@ -66,9 +68,27 @@ pub struct SensitivityArgs {
     /// With a study: the patients' seed, the same in every trial (overrides the study's).
     #[arg(long)]
     trial_seed: Option<u64>,
-    /// With a study: where indices.json and indices.csv go.
+    /// With a study: the design's directory. It holds design.json (what the design is, its
+    /// shard, whether it is complete), rows.csv (each trial's outputs, rewritten after every
+    /// trial: a killed run loses at most the trial in flight) and, for a whole design,
+    /// indices.json and indices.csv. With --merge: where the merged design goes.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With a study and --out: run shard K of N of the design's rows (N contiguous blocks),
+    /// e.g. 0/4; --merge then joins the shards' directories.
+    #[arg(long, value_name = "K/N", requires = "out")]
+    shard: Option<String>,
+    /// With a study and --out: continue the design (or shard) in --out, keeping its rows
+    /// (the same design only: another is refused).
+    #[arg(long, requires = "out", conflicts_with = "force")]
+    resume: bool,
+    /// Overwrite a directory that holds another design's or run's outputs.
+    #[arg(long)]
+    force: bool,
+    /// Join the complete shards of one design (their --out directories) into --out and
+    /// analyse them: the bytes of an unsharded run of the design.
+    #[arg(long, value_name = "DIR", num_args = 1.., requires = "out")]
+    merge: Vec<PathBuf>,
     /// Base rows N of the design: a power of two from 2 to 2^20 (the model, or the study's
     /// trial, runs N (K + 2) times) [default: 16384 for a test function, 32 for a study].
     #[arg(long, value_name = "N", conflicts_with = "analyze")]
@@ -125,8 +145,28 @@ pub fn run(a: &SensitivityArgs) -> Result<(), Fail> {
     if let Some(study) = &a.study {
         return run_study(study, a);
     }
-    if a.outputs.is_some() || a.patients.is_some() || a.out.is_some() || a.trial_seed.is_some() {
-        return Err(Fail::Input("--outputs, --patients, --trial-seed and --out go with a study".into()));
+    if !a.merge.is_empty() {
+        if a.factors.is_some() || a.outputs.is_some() || a.patients.is_some() || a.trial_seed.is_some() || a.n.is_some()
+        {
+            return Err(Fail::Input(
+                "--merge takes the design from its shards: drop --factors, --outputs, --patients, --trial-seed and --n"
+                    .into(),
+            ));
+        }
+        let out = a.out.as_deref().ok_or_else(|| Fail::Input("--merge needs --out DIR".into()))?;
+        return design::merge(&a.merge, out, a.force);
+    }
+    if a.outputs.is_some()
+        || a.patients.is_some()
+        || a.out.is_some()
+        || a.trial_seed.is_some()
+        || a.shard.is_some()
+        || a.resume
+        || a.force
+    {
+        return Err(Fail::Input(
+            "--outputs, --patients, --trial-seed, --out, --shard, --resume and --force go with a study".into(),
+        ));
     }
     let factors = match (&a.analyze, &a.factors) {
         (Some(_), Some(k)) => Some(k.parse::<usize>().map_err(|_| {
@@ -192,7 +232,7 @@ pub fn run(a: &SensitivityArgs) -> Result<(), Fail> {
 
 /// `cartkin sensitivity STUDY --factors F.toml`.
 fn run_study(arg: &str, a: &SensitivityArgs) -> Result<(), Fail> {
-    use cartkin::sensitivity::study::{study_sensitivity, DEFAULT_OUTPUTS};
+    use cartkin::sensitivity::study::{StudyDesign, DEFAULT_OUTPUTS};
     let mut study = cartkin::bind::load_study(arg).map_err(|e| Fail::Input(e.to_string()))?;
     if let Some(n) = a.patients {
         if n == 0 || n > 10_000_000 {
@@ -218,30 +258,37 @@ fn run_study(arg: &str, a: &SensitivityArgs) -> Result<(), Fail> {
     if n < 2 || !n.is_power_of_two() || n > MAX_TEST_N {
         return Err(Fail::Input(format!("--n {n}: must be a power of two from 2 to {MAX_TEST_N}")));
     }
-    if let Some(dir) = &a.out {
-        crate::rundir::ensure_dir(dir)?;
-    }
-    let started = std::time::Instant::now();
-    let mut progress = |done: usize, total: usize| {
-        if done.is_multiple_of(16) || done == total {
-            eprintln!("  {done}/{total} trials ({:.0} s)", started.elapsed().as_secs_f64());
-        }
+    let shard = match crate::parse_shard(a.shard.as_deref())? {
+        Some((k, n)) => (usize::try_from(k).unwrap_or(usize::MAX), usize::try_from(n).unwrap_or(usize::MAX)),
+        None => (0, 1),
     };
-    let r = study_sensitivity(&study, &factors, &outputs, n, a.seed, a.resamples, &mut progress)
-        .map_err(|e| Fail::Input(e.to_string()))?;
-    let json = serde_json::to_string_pretty(&r).map_err(|e| Fail::Run(e.to_string()))? + "\n";
-    match &a.out {
-        Some(dir) => {
-            for (name, bytes) in [("indices.json", json.as_bytes()), ("indices.csv", r.csv().as_bytes())] {
-                cartkin::io::write_atomic(dir, name, bytes)
-                    .map_err(|e| Fail::Run(format!("{}: {e}", dir.join(name).display())))?;
-            }
-            say!("{}", r.csv());
-            say!("wrote {}/indices.json, indices.csv", dir.display());
-        }
-        None => say!("{json}"),
+    let design =
+        StudyDesign::new(&study, &factors, &outputs, n, a.seed, a.resamples).map_err(|e| Fail::Input(e.to_string()))?;
+    if shard.1 > design.rows() {
+        return Err(Fail::Input(format!(
+            "--shard {}/{}: the design has {} rows, so at most {} shards",
+            shard.0,
+            shard.1,
+            design.rows(),
+            design.rows()
+        )));
     }
-    Ok(())
+    match &a.out {
+        Some(dir) => design::run(&design, dir, shard, a.resume, a.force),
+        None => {
+            let started = std::time::Instant::now();
+            let total = design.rows();
+            let mut y = Vec::with_capacity(total);
+            for row in 0..total {
+                y.push(design.run_row(row).map_err(|e| Fail::Input(e.to_string()))?);
+                design::progress(row + 1, total, started);
+            }
+            let r = StudyDesign::analyze_rows(design.header(), &y).map_err(|e| Fail::Run(e.to_string()))?;
+            let json = serde_json::to_string_pretty(&r).map_err(|e| Fail::Run(e.to_string()))? + "\n";
+            say!("{json}");
+            Ok(())
+        }
+    }
 }
 
 fn to_json(r: &Report) -> Result<String, Fail> {

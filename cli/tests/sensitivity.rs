@@ -155,3 +155,145 @@ fn a_study_needs_a_valid_factors_file() {
     refused(&["sensitivity", "--test-function", "ishigami", "--patients", "5"], "go with a study");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The factors and arguments of the small designs below: 2 factors, N = 4 (16 trials of 60
+/// patients).
+fn small_design(dir: &std::path::Path, out: &std::path::Path) -> Vec<String> {
+    let f = dir.join("factors.toml");
+    std::fs::write(
+        &f,
+        "[[factor]]\npath = \"typical.phi_T\"\nlo = 0.6\nhi = 1.4\n\n\
+         [[factor]]\npath = \"covariates.unfit_product.probability\"\nlo = 0.1\nhi = 0.5\n",
+    )
+    .unwrap();
+    [
+        "sensitivity",
+        "eliana",
+        "--factors",
+        f.to_str().unwrap(),
+        "--n",
+        "4",
+        "--patients",
+        "60",
+        "--outputs",
+        "cr_rate,crs_severe_rate,cmax_median",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run_ok(args: &[String]) -> Output {
+    let o = cartkin(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn same_files(a: &std::path::Path, b: &std::path::Path) {
+    for f in ["design.json", "rows.csv", "indices.json", "indices.csv"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{f} of {} and {} differ", a.display(), b.display());
+    }
+}
+
+/// A design split into 3 shards (run in any order) and merged, and a design killed part-way
+/// and resumed, give the bytes of the uninterrupted, unsharded run.
+#[test]
+fn shards_merge_and_a_killed_design_resumes_to_the_unsharded_bytes() {
+    let d = scratch("shards");
+    let whole = small_design(&d, &d.join("U"));
+    run_ok(&whole);
+    // the library's analysis of the same design
+    let u: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("U/indices.json")).unwrap()).unwrap();
+    assert_eq!((u["n"].as_u64(), u["trials"].as_u64(), u["patients"].as_u64()), (Some(4), Some(16), Some(60)));
+    let rows = std::fs::read_to_string(d.join("U/rows.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 17, "{rows}");
+    assert!(rows.starts_with("row,cr_rate,crs_severe_rate,cmax_median\n0,"));
+
+    for k in [2, 0, 1] {
+        let mut a = small_design(&d, &d.join(format!("S{k}")));
+        a.extend(["--shard".into(), format!("{k}/3")]);
+        run_ok(&a);
+    }
+    let s = |x: &str| d.join(x).display().to_string();
+    // an incomplete set is refused, naming the missing shard
+    refused(&["sensitivity", "--merge", &s("S0"), &s("S2"), "--out", &s("M")], "missing shards 1/3");
+    refused(&["sensitivity", "--merge", &s("S0"), &s("S0"), &s("S1"), "--out", &s("M")], "twice");
+    let o = cartkin(&["sensitivity", "--merge", &s("S1"), &s("S2"), &s("S0"), "--out", &s("M")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    same_files(&d.join("U"), &d.join("M"));
+
+    // killed once two trials are on disk, then resumed
+    let killed = small_design(&d, &d.join("R"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cartkin"))
+        .args(&killed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let on_disk = || std::fs::read_to_string(d.join("R/rows.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+    while on_disk() < 2 && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = on_disk();
+    assert!((2..16).contains(&kept), "killed part-way: {kept} rows on disk");
+    let design = std::fs::read_to_string(d.join("R/design.json")).unwrap();
+    assert!(design.contains("\"complete\": false") && !d.join("R/indices.json").exists());
+    // not without --resume
+    let again = cartkin(&killed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume to continue it"));
+    let mut resume = killed.clone();
+    resume.push("--resume".into());
+    let o = run_ok(&resume);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("resuming: {kept} of 16 trials done")));
+    same_files(&d.join("U"), &d.join("R"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A design's directory is refused to another design (always with --resume, without --force
+/// otherwise), a trial's outputs are never mixed with a design's, and a shard count above the
+/// design's rows is bad input.
+#[test]
+fn another_design_or_a_trials_directory_is_refused() {
+    let d = scratch("refuse");
+    let a = small_design(&d, &d.join("A"));
+    run_ok(&a);
+    let before = std::fs::read(d.join("A/indices.json")).unwrap();
+    let mut other = a.clone();
+    other.extend(["--seed".into(), "9".into()]);
+    let mut other_resume = other.clone();
+    other_resume.push("--resume".into());
+    for (args, says) in [(&other, "use another --out, or --force"), (&other_resume, "refusing to --resume it")] {
+        let o = cartkin(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("holds another design") && err.contains(says), "{err}");
+    }
+    assert_eq!(std::fs::read(d.join("A/indices.json")).unwrap(), before, "a refused design changed nothing");
+    let mut forced = other.clone();
+    forced.push("--force".into());
+    run_ok(&forced);
+    assert_ne!(std::fs::read(d.join("A/indices.json")).unwrap(), before);
+
+    std::fs::create_dir_all(d.join("T")).unwrap();
+    std::fs::write(d.join("T/summary.json"), "{}").unwrap();
+    let t = small_design(&d, &d.join("T"));
+    let o = cartkin(&t.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a trial's outputs (summary.json)"));
+
+    let mut many = small_design(&d, &d.join("X"));
+    many.extend(["--shard".into(), "0/17".into()]);
+    let o = cartkin(&many.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most 16 shards"));
+    assert!(!d.join("X").exists(), "bad input made no directory");
+    usage_error(&["sensitivity", "eliana", "--factors", "f.toml", "--shard", "0/2"], "--out");
+    let _ = std::fs::remove_dir_all(&d);
+}
