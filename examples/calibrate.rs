@@ -3,20 +3,25 @@
 //!
 //! ```text
 //! cargo run --release --example calibrate                     # the documented search
+//! cargo run --release --example calibrate -- [--patients N] [--seed S] [--max-evals E]
 //! cargo run --release --example calibrate -- [--patients N] [--seed S]
-//!     [--set KNOB=V ...] [--grid KNOB=V1,V2,... ...]
+//!     [--set KNOB=V ...] --grid KNOB=V1,V2,... [--grid ...]    # a hand search
 //! ```
 //!
-//! Each grid point (the cartesian product of the `--grid` lists, applied on top of the
-//! calibrated knobs and any `--set`) runs a virtual trial of N patients (default 2,000) with
-//! the library API and prints the eight contract quantities, how many fall inside their
-//! intervals and a distance outside them (sum over targets of the distance to the interval
-//! in units of the interval's width). Without `--grid` the documented search runs: a 3 x 3
-//! x 3 grid around the calibrated values of the three knobs tuned last (`K_C` x 0.8/1/1.25:
-//! fold expansion; `p_IG` x 0.75/1/1.33: CRS grades; `cv_delta_E` x 0.5/1/1.5: response and
-//! grade-0 CRS), then the calibrated point itself with its kinetics
-//! (between-patient CV of Cmax, contraction half-lives) on the first 400 patients.
-//! Knob names: `ElianaCalibration::NAMES` (`src/population/eliana.rs`).
+//! Without `--grid` the documented search runs, the library's [`cartkin::calibrate::calibrate`]
+//! (what `cartkin calibrate` runs): the three knobs tuned last by hand
+//! (`studies/targets/eliana_v1_knobs.toml`: `K_C`, fold expansion; `p_IG`, CRS grades; the CV
+//! of `delta_E`, response and grade-0 CRS) searched from starts off their hand values against
+//! ELIANA's targets (`studies/targets/eliana.toml`) on `studies/eliana_v1.toml`, N patients
+//! per trial (default 2,000), then the best point's MRD ratio (not a target of the file) and
+//! kinetics (between-patient CV of Cmax, contraction half-lives) on the first 400 patients.
+//!
+//! With `--grid`, each grid point (the cartesian product of the `--grid` lists, applied on
+//! top of the calibrated knobs and any `--set`) runs a virtual trial of N patients and prints
+//! the eight contract quantities, how many fall inside their intervals and a distance outside
+//! them (sum over targets of the distance to the interval in units of the interval's width):
+//! how the population was searched by hand before the command existed. Knob names:
+//! `ElianaCalibration::NAMES` (`src/population/eliana.rs`).
 
 use cartkin::population::Population;
 use cartkin::trial::Trial;
@@ -28,6 +33,33 @@ use std::process::ExitCode;
 fn targets() -> Vec<cartkin::calibrate::Target> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/targets/eliana.toml");
     cartkin::calibrate::read_targets(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The documented search: `cartkin calibrate studies/eliana_v1.toml --targets
+/// studies/targets/eliana.toml --knobs studies/targets/eliana_v1_knobs.toml`, then the best
+/// point's MRD ratio and kinetics.
+fn documented(n: u64, seed: u64, max_evals: usize) -> Result<(), String> {
+    use cartkin::calibrate::{calibrate, read_knobs, summary_of, NelderMead};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut study = cartkin::bind::load_study(&root.join("studies/eliana_v1.toml").display().to_string())
+        .map_err(|e| e.to_string())?;
+    study.patients = n;
+    study.seed = seed;
+    let knobs = read_knobs(&root.join("studies/targets/eliana_v1_knobs.toml")).map_err(|e| e.to_string())?;
+    let opt = NelderMead { max_evals, ..NelderMead::default() };
+    let c = calibrate(&study, &targets(), &knobs, seed + 1, &opt).map_err(|e| e.to_string())?;
+    print!("{}", c.report());
+    let mut best = study.with_settings(&c.knobs).map_err(|e| e.to_string())?;
+    let s = summary_of(&best);
+    println!(
+        "  {:<28} {:>22} {:>11.4}  (all responders MRD-negative, Maude 2018; search seed)",
+        "mrd_neg_rate / cr_rate",
+        ">= 0.95",
+        mrd_ratio(&s)
+    );
+    best.patients = 400;
+    kinetics(best.population_trial().ok_or("the v1 study has no population")?);
+    Ok(())
 }
 const MRD_RATIO_MIN: f64 = 0.95;
 
@@ -76,6 +108,7 @@ fn mrd_ratio(s: &serde_json::Value) -> f64 {
 fn run() -> Result<(), String> {
     let mut n: u64 = 2000;
     let mut seed: u64 = 2018;
+    let mut max_evals: usize = 100;
     let mut sets: Vec<(String, f64)> = Vec::new();
     let mut grid: Vec<(String, Vec<f64>)> = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -89,6 +122,7 @@ fn run() -> Result<(), String> {
         match a.as_str() {
             "--patients" => n = val()?.parse().map_err(|_| "--patients: not a whole number")?,
             "--seed" => seed = val()?.parse().map_err(|_| "--seed: not a whole number")?,
+            "--max-evals" => max_evals = val()?.parse().map_err(|_| "--max-evals: not a whole number")?,
             "--set" => {
                 let (k, v) = kv(&val()?)?;
                 let x = v.parse().map_err(|_| format!("--set {k}: not a number"))?;
@@ -101,24 +135,17 @@ fn run() -> Result<(), String> {
                 grid.push((k, vs));
             }
             "-h" | "--help" => {
-                println!("usage: calibrate [--patients N] [--seed S] [--set KNOB=V ...] [--grid KNOB=V1,V2,... ...]");
+                println!("usage: calibrate [--patients N] [--seed S] [--max-evals E] | [--patients N] [--seed S] [--set KNOB=V ...] --grid KNOB=V1,V2,... ...");
                 return Ok(());
             }
             _ => return Err(format!("unknown argument {a}")),
         }
     }
-    let documented = grid.is_empty();
-    if documented {
-        let c = Population::eliana_calibration();
-        let around = |name: &str, f: [f64; 3]| {
-            let v = c.get(name).unwrap_or(f64::NAN);
-            (name.to_string(), f.iter().map(|x| v * x).collect::<Vec<f64>>())
-        };
-        grid = vec![
-            around("K_C", [0.8, 1.0, 1.25]),
-            around("p_IG", [0.75, 1.0, 1.33]),
-            around("cv_delta_E", [0.5, 1.0, 1.5]),
-        ];
+    if grid.is_empty() {
+        if !sets.is_empty() {
+            return Err("--set goes with --grid (the documented search sets its knobs itself)".into());
+        }
+        return documented(n, seed, max_evals);
     }
     let mut base = Population::eliana_calibration();
     for (k, v) in &sets {
@@ -178,7 +205,7 @@ fn run() -> Result<(), String> {
         ">= 0.95",
         mrd_ratio(&json)
     );
-    kinetics(pop, seed);
+    kinetics(Trial::new(pop, 400, seed));
     Ok(())
 }
 
@@ -203,9 +230,9 @@ fn print_row(values: &[f64], s: &serde_json::Value, met: usize, dist: f64) {
 /// Between-patient CV of Cmax and contraction half-lives on the first 400 patients (daily
 /// trajectories): fast phase from `C(tmax + 2)` to `C(tmax + 12)`, slow phase from day 120 to
 /// day 360, and the persisting fraction `C(180) / Cmax`.
-fn kinetics(pop: Population, seed: u64) {
+fn kinetics(trial: Trial<Population>) {
     let k = 400;
-    let trial = Trial::new(pop, k, seed).trajectories(k, Grid::Daily);
+    let trial = trial.trajectories(k, Grid::Daily);
     let (mut cmax, mut fast, mut slow, mut persist) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     trial.run(
         &mut |o| {

@@ -11,6 +11,13 @@
 //! (ST) Sobol' indices of every factor with their 95% bootstrap intervals, into
 //! `docs/sensitivity_eliana.svg` by default. It prints the factor with the largest total
 //! index of each output.
+//!
+//! `-- A.json --compare B.json` draws nothing: it compares two runs of the same design with
+//! other seeds, index by index, and prints how many of the second run's indices lie inside
+//! the first run's 95% intervals, how many pairs of intervals overlap, and how many
+//! differences `|a - b|` lie within the joint half-width `sqrt(conf_a^2 + conf_b^2)` (the
+//! two-run test of 95% intervals: expected to hold for about 95% of the indices, where "inside
+//! the other run's interval" is expected for only about 83%, since both estimates are noisy).
 
 #[path = "common/plot.rs"]
 mod plot;
@@ -23,11 +30,13 @@ fn main() -> Res {
     let mut args = std::env::args().skip(1);
     let mut json = None;
     let mut svg = figure_path("sensitivity_eliana")?;
+    let mut compare_with = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--svg" => svg = args.next().ok_or("--svg needs a path")?.into(),
+            "--compare" => compare_with = Some(args.next().ok_or("--compare needs a path")?),
             "-h" | "--help" => {
-                println!("usage: sensitivity_figure INDICES.json [--svg PATH]");
+                println!("usage: sensitivity_figure INDICES.json [--svg PATH | --compare OTHER.json]");
                 return Ok(());
             }
             p => json = Some(p.to_string()),
@@ -35,6 +44,10 @@ fn main() -> Res {
     }
     let path = json.ok_or("give the indices.json of a `cartkin sensitivity STUDY --out DIR` run")?;
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    if let Some(other) = compare_with {
+        let w: Value = serde_json::from_str(&std::fs::read_to_string(&other)?)?;
+        return compare(&v, &w);
+    }
     let factors: Vec<String> = v["factors"]
         .as_array()
         .ok_or("no factors")?
@@ -141,5 +154,46 @@ fn main() -> Res {
     }
     root.present()?;
     println!("wrote {}", svg.display());
+    Ok(())
+}
+
+/// Two runs of one design, index by index (module docs).
+fn compare(a: &Value, b: &Value) -> Res {
+    if a["factors"] != b["factors"] || a["n"] != b["n"] {
+        return Err("the two runs are not of the same factors and N".into());
+    }
+    let (oa, ob) = (a["outputs"].as_array().ok_or("no outputs")?, b["outputs"].as_array().ok_or("no outputs")?);
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let (mut total, mut inside, mut overlap, mut joint) = (0, 0, 0, 0);
+    for (x, y) in oa.iter().zip(ob) {
+        for key in ["S1", "ST"] {
+            let (Some(ea), Some(eb)) = (x[key].as_array(), y[key].as_array()) else { continue };
+            for i in 0..ea.len().min(eb.len()) {
+                let (va, vb) = (num(&ea[i]), num(&eb[i]));
+                let (ca, cb) = (num(&x[format!("{key}_conf")][i]), num(&y[format!("{key}_conf")][i]));
+                let (la, ha) = (num(&x[format!("{key}_ci")][i][0]), num(&x[format!("{key}_ci")][i][1]));
+                let (lb, hb) = (num(&y[format!("{key}_ci")][i][0]), num(&y[format!("{key}_ci")][i][1]));
+                total += 1;
+                inside += usize::from(la <= vb && vb <= ha);
+                overlap += usize::from(la <= hb && lb <= ha);
+                let within = (va - vb).abs() <= ca.hypot(cb);
+                joint += usize::from(within);
+                if !within {
+                    println!(
+                        "  outside the joint interval: {} {key}[{i}]: {va:.3} vs {vb:.3} (joint half-width {:.3})",
+                        x["output"].as_str().unwrap_or("?"),
+                        ca.hypot(cb)
+                    );
+                }
+            }
+        }
+    }
+    println!("indices compared: {total} (N = {}, {} patients per trial)", a["n"], a["patients"]);
+    println!("  second run's index inside the first run's 95% interval: {inside}");
+    println!("  the two 95% intervals overlap: {overlap}");
+    println!(
+        "  difference within the joint 95% half-width: {joint} ({:.0}%)",
+        100.0 * joint as f64 / total.max(1) as f64
+    );
     Ok(())
 }

@@ -7,7 +7,9 @@
 #   C. a shard pre-empted (SIGTERM, as at a time limit) stops at a checkpoint; --resubmit
 #      resumes it (patients reused, none counted twice) to the same bytes;
 #   D. the scripts without --submit (DIR/slurm/submit.sh, for sites that wrap sbatch);
-#   E. a 10-shard study against the 1-process run: bytes, wall times, shard overhead.
+#   E. a 10-shard study against the 1-process run: bytes, wall times, shard overhead;
+#   F. a sensitivity design as a job array of shards and a merge job (docs/ANALYSIS.md's
+#      recipe) against the 1-process design.
 # Usage: tests/cluster/slurm.sh CARTKIN_BINARY SCRATCH_DIR   (run from the repository root)
 set -euo pipefail
 B=$(realpath "$1")
@@ -125,4 +127,20 @@ PY
 )
 echo "E: wall 1 process (2 threads) ${one} s; 10 Slurm shards (1 CPU each, 2 at a time) + merge ${ten} s;" \
   "shard compute (sum, min, max of the shards' wall_s) ${shard_sum} s"
+echo "== F. a sensitivity design: a job array of 4 shards and a merge job (docs/ANALYSIS.md)"
+sens=(sensitivity $study --factors studies/sensitivity/eliana_factors.toml --n 2 --patients 100)
+"$B" "${sens[@]}" --out "$S/reff" >/dev/null 2>&1
+mkdir -p "$S/f"
+jid=$(sbatch --parsable --array=0-3 -J cartkin-sens -o "$S/f/shard-%a.log" \
+  --wrap "$B ${sens[*]} --shard \$SLURM_ARRAY_TASK_ID/4 --resume --out $S/f/shards/\$SLURM_ARRAY_TASK_ID")
+sbatch --parsable -J cartkin-sens-merge -o "$S/f/merge.log" --dependency=afterok:"$jid" \
+  --wrap "$B sensitivity --merge $(echo "$S"/f/shards/{0..3}) --out $S/f" >/dev/null
+t=0
+while [ -n "$(squeue -h --me -n cartkin-sens,cartkin-sens-merge)" ]; do
+  sleep 1; t=$((t + 1)); [ $t -le 300 ] || fail "F: jobs still queued after 300 s"
+done
+for f in design.json rows.csv indices.json indices.csv; do
+  cmp -s "$S/reff/$f" "$S/f/$f" || { cat "$S/f"/*.log >&2; fail "F: $f differs from the 1-process design"; }
+  echo "F (4 array tasks + merge): $f identical to the 1-process design (sha256 $(sha256sum < "$S/f/$f" | cut -c1-16))"
+done
 echo "Slurm: every check holds"
