@@ -730,6 +730,33 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
         }
     }
 
+    /// The value and the derivative at once: each cascade component's value (an exponential
+    /// and its moments) is computed once for both, with the same operations as in
+    /// [`Stepper::dense`] and [`Stepper::dense_deriv`].
+    fn dense_both(&self, t: f64, y: &mut SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        if self.h_last == 0.0 {
+            *y = self.y;
+            *dy = self.k1;
+            return;
+        }
+        let th = (t - self.t_prev) / self.h_last;
+        let a2 = 1.0 - 2.0 * th;
+        let a3 = th * (2.0 - 3.0 * th);
+        let a4 = 2.0 * th * (1.0 - th) * (1.0 - 2.0 * th);
+        let inv_h = 1.0 / self.h_last;
+        for i in 0..N {
+            y[i] = dense_core(self.r[0][i], self.r[1][i], self.r[2][i], self.r[3][i], self.r[4][i], th);
+            dy[i] = (self.r[1][i] + a2 * self.r[2][i] + a3 * self.r[3][i] + a4 * self.r[4][i]) * inv_h;
+        }
+        for ci in 0..self.cas.n.min(4) {
+            let c = self.cas.idx[ci];
+            let (lam, b) = (self.cas.rate[ci], self.cas.base[ci]);
+            let v = cascade_value(&self.ca[ci], self.cy0[ci], b, lam * self.h_last, self.h_last, th);
+            y[c] = v;
+            dy[c] = poly5(&self.ca[ci], th) - lam * (v - b);
+        }
+    }
+
     fn stats(&self) -> Stats {
         self.ctl.stats
     }

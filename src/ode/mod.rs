@@ -187,6 +187,13 @@ pub trait Stepper<const N: usize> {
     fn dense(&self, t: f64, out: &mut SVector<f64, N>);
     /// Time derivative of the dense output at `t` in `[t_prev, t]`.
     fn dense_deriv(&self, t: f64, out: &mut SVector<f64, N>);
+    /// [`Stepper::dense`] and [`Stepper::dense_deriv`] at the same `t`, the same values
+    /// bit for bit; a stepper overrides it when the two share work.
+    #[inline]
+    fn dense_both(&self, t: f64, y: &mut SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        self.dense(t, y);
+        self.dense_deriv(t, dy);
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
 }

@@ -24,8 +24,7 @@ impl<'s, const N: usize, S: Stepper<N>> Piece<'s, N, S> {
         for k in 0..SAMPLES {
             let t = if k == SAMPLES - 1 { tb } else { ta + (tb - ta) * (k as f64) / ((SAMPLES - 1) as f64) };
             ts[k] = t;
-            st.dense(t, &mut ys[k]);
-            st.dense_deriv(t, &mut dys[k]);
+            st.dense_both(t, &mut ys[k], &mut dys[k]);
         }
         Piece { ts, ys, dys, st, xtol }
     }
@@ -66,8 +65,7 @@ impl<'s, const N: usize, S: Stepper<N>> Piece<'s, N, S> {
             f(&y, &zero).0
         };
         let slope = |t: f64| {
-            st.dense(t, &mut y);
-            st.dense_deriv(t, &mut dy);
+            st.dense_both(t, &mut y, &mut dy);
             f(&y, &dy).1
         };
         first_upward(p, value, slope, self.xtol)
@@ -83,8 +81,7 @@ impl<'s, const N: usize, S: Stepper<N>> Piece<'s, N, S> {
         local_maxima(
             p,
             |t| {
-                st.dense(t, &mut y);
-                st.dense_deriv(t, &mut dy);
+                st.dense_both(t, &mut y, &mut dy);
                 f(&y, &dy).1
             },
             self.xtol,
