@@ -73,15 +73,17 @@ pub(crate) fn moments(x: f64, ex: f64) -> [f64; 5] {
     }
 }
 
-/// Taylor coefficients of the moments at 0: `SERIES[j][k] = j! / (k + j + 1)!`, k < 20.
-const SERIES: [[f64; 20]; 5] = {
-    let mut c = [[0.0; 20]; 5];
+/// Taylor coefficients of the moments at 0, by power: `SERIES[k][j] = j! / (k + j + 1)!`,
+/// k < 20 (the five moments' coefficients of one power side by side, so that the five Horner
+/// recurrences below run as one vector of lanes).
+const SERIES: [[f64; 5]; 20] = {
+    let mut c = [[0.0; 5]; 20];
     let mut j = 0;
     while j < 5 {
         let mut v = 1.0 / (j as f64 + 1.0);
         let mut k = 0;
         while k < 20 {
-            c[j][k] = v;
+            c[k][j] = v;
             v /= (k + j + 2) as f64;
             k += 1;
         }
@@ -91,17 +93,17 @@ const SERIES: [[f64; 20]; 5] = {
 };
 
 /// [`moments`] below 1: `M_j = sum_k (-x)^k j! / (k + j + 1)!` by Horner; 20 terms reach
-/// 1e-19 at x = 1. Branch-free, so that four lanes of it vectorize.
+/// 1e-19 at x = 1. Branch-free, so that four lanes of it vectorize. The five recurrences are
+/// independent, each `s_j <- s_j (-x) + c_kj` from k = 19 down (the order of operations of
+/// one moment, hence its bits, do not depend on how the five are interleaved).
 #[inline(always)]
 pub(crate) fn moments_series(x: f64) -> [f64; 5] {
-    let mut m = [0.0; 5];
     let mx = -x;
-    for j in 0..5 {
-        let mut s = SERIES[j][19];
-        for k in (0..19).rev() {
-            s = s * mx + SERIES[j][k];
+    let mut m = SERIES[19];
+    for k in (0..19).rev() {
+        for j in 0..5 {
+            m[j] = m[j] * mx + SERIES[k][j];
         }
-        m[j] = s;
     }
     m
 }
