@@ -296,17 +296,17 @@ pub fn run_trial(arg: &str, opts: &TrialOptions, stop: &AtomicBool) -> Result<Tr
             return Err(input(format!("threads {t}: must be between 1 and {max} (4 per core of this machine)")));
         }
     }
-    if let Some(t) = study.v2_trial() {
-        return run(&t, opts.threads, stop);
+    struct Run<'a> {
+        threads: Option<usize>,
+        stop: &'a AtomicBool,
     }
-    if let Some(t) = study.zoo_trial() {
-        return run(&t, opts.threads, stop);
+    impl crate::study::TrialVisitor for Run<'_> {
+        type Output = Result<TrialOutput, BindError>;
+        fn visit<S: PatientSource>(self, t: Trial<S>) -> Self::Output {
+            run(&t, self.threads, self.stop)
+        }
     }
-    match (study.population_trial(), study.table_trial()) {
-        (Some(t), _) => run(&t, opts.threads, stop),
-        (None, Some(t)) => run(&t, opts.threads, stop),
-        (None, None) => Err(input("the study has no patients")),
-    }
+    study.with_trial(Run { threads: opts.threads, stop }).unwrap_or_else(|| Err(input("the study has no patients")))
 }
 
 fn run<S: PatientSource>(

@@ -231,19 +231,14 @@ pub fn lookup(summary: &Value, key: &str) -> Option<f64> {
 
 /// Run a study's trial and return its summary JSON.
 pub fn summary_of(study: &Study) -> Value {
-    if let Some(t) = study.v2_trial() {
-        return t.run(&mut |_| {}, None).to_json();
+    struct Summary;
+    impl crate::study::TrialVisitor for Summary {
+        type Output = Value;
+        fn visit<S: crate::trial::PatientSource>(self, t: crate::trial::Trial<S>) -> Value {
+            t.run(&mut |_| {}, None).to_json()
+        }
     }
-    if let Some(t) = study.zoo_trial() {
-        return t.run(&mut |_| {}, None).to_json();
-    }
-    if let Some(t) = study.population_trial() {
-        return t.run(&mut |_| {}, None).to_json();
-    }
-    match study.table_trial() {
-        Some(t) => t.run(&mut |_| {}, None).to_json(),
-        None => Value::Null,
-    }
+    study.with_trial(Summary).unwrap_or(Value::Null)
 }
 
 /// The loss of a summary against targets (module docs); a missing target counts as a

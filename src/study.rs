@@ -133,6 +133,15 @@ pub enum Source {
     },
 }
 
+/// What a caller does with a study's trial, generic over the patient source (the model):
+/// [`Study::with_trial`].
+pub trait TrialVisitor {
+    /// What the visit returns.
+    type Output;
+    /// Do it with `trial`.
+    fn visit<S: crate::trial::PatientSource>(self, trial: crate::trial::Trial<S>) -> Self::Output;
+}
+
 /// A resolved study: what runs, with every default filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Study {
@@ -649,6 +658,36 @@ impl Study {
         }
         t.insert("strata".into(), Value::Table(st));
         t
+    }
+
+    /// Build this study's trial, whatever its model, and hand it to `v` (`None` when the
+    /// study has no patient source). The one place that knows every kind of source: a
+    /// caller writes what it does with a trial once, generic over the patient source.
+    ///
+    /// ```
+    /// use cartkin::study::{Study, TrialVisitor};
+    /// use cartkin::trial::{PatientSource, Trial};
+    ///
+    /// struct Patients;
+    /// impl TrialVisitor for Patients {
+    ///     type Output = u64;
+    ///     fn visit<S: PatientSource>(self, t: Trial<S>) -> u64 {
+    ///         t.n_patients()
+    ///     }
+    /// }
+    /// let study = cartkin::bind::load_study("eliana").unwrap();
+    /// assert_eq!(study.with_trial(Patients), Some(study.patients));
+    /// ```
+    pub fn with_trial<V: TrialVisitor>(&self, v: V) -> Option<V::Output> {
+        if let Some(t) = self.v2_trial() {
+            Some(v.visit(t))
+        } else if let Some(t) = self.zoo_trial() {
+            Some(v.visit(t))
+        } else if let Some(t) = self.population_trial() {
+            Some(v.visit(t))
+        } else {
+            self.table_trial().map(|t| v.visit(t))
+        }
     }
 
     /// The trial of this study from a population source (`None` for a table source: use
