@@ -66,7 +66,11 @@ const FIT3: [[f64; 4]; 4] = [
 /// `1 - exp(-x) >= 0.63`).
 #[inline]
 pub(crate) fn moments(x: f64, ex: f64) -> [f64; 5] {
-    if x < 1.0 {
+    if x == 0.0 {
+        // the series' value at 0, bit for bit (every Horner step adds c_k to a signed zero):
+        // the first sample of every piece is at theta = 0
+        SERIES[0]
+    } else if x < 1.0 {
         moments_series(x)
     } else {
         moments_rec(x, ex)
