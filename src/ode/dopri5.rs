@@ -520,6 +520,39 @@ impl<const N: usize> Dopri5<N> {
     fn stats_add_rhs(&mut self, n: u64) {
         self.ctl.stats.rhs_evals += n;
     }
+
+    /// The core dense output (the Dormand-Prince quartic) of every component at `th`.
+    #[inline(always)]
+    fn core_value(&self, th: f64, out: &mut SVector<f64, N>) {
+        for i in 0..N {
+            out[i] = dense_core(self.r[0][i], self.r[1][i], self.r[2][i], self.r[3][i], self.r[4][i], th);
+        }
+    }
+
+    /// Its time derivative.
+    #[inline(always)]
+    fn core_deriv(&self, th: f64, out: &mut SVector<f64, N>) {
+        let a2 = 1.0 - 2.0 * th;
+        let a3 = th * (2.0 - 3.0 * th);
+        let a4 = 2.0 * th * (1.0 - th) * (1.0 - 2.0 * th);
+        let inv_h = 1.0 / self.h_last;
+        for i in 0..N {
+            out[i] = (self.r[1][i] + a2 * self.r[2][i] + a3 * self.r[3][i] + a4 * self.r[4][i]) * inv_h;
+        }
+    }
+
+    /// Cascade component `ci`'s exact value at `th` on the last step.
+    #[inline(always)]
+    fn cascade_at(&self, ci: usize, th: f64) -> f64 {
+        let h = self.h_last;
+        cascade_value(&self.ca[ci], self.cy0[ci], self.cas.base[ci], self.cas.rate[ci] * h, h, th)
+    }
+
+    /// Its time derivative, given its value `v` there: `src(th) - rate (v - base)`.
+    #[inline(always)]
+    fn cascade_slope(&self, ci: usize, th: f64, v: f64) -> f64 {
+        poly5(&self.ca[ci], th) - self.cas.rate[ci] * (v - self.cas.base[ci])
+    }
 }
 
 impl<const N: usize> Stepper<N> for Dopri5<N> {
@@ -699,19 +732,9 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             return;
         }
         let th = (t - self.t_prev) / self.h_last;
-        for i in 0..N {
-            out[i] = dense_core(self.r[0][i], self.r[1][i], self.r[2][i], self.r[3][i], self.r[4][i], th);
-        }
+        self.core_value(th, out);
         for ci in 0..self.cas.n.min(4) {
-            let c = self.cas.idx[ci];
-            out[c] = cascade_value(
-                &self.ca[ci],
-                self.cy0[ci],
-                self.cas.base[ci],
-                self.cas.rate[ci] * self.h_last,
-                self.h_last,
-                th,
-            );
+            out[self.cas.idx[ci]] = self.cascade_at(ci, th);
         }
     }
 
@@ -721,18 +744,9 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             return;
         }
         let th = (t - self.t_prev) / self.h_last;
-        let a2 = 1.0 - 2.0 * th;
-        let a3 = th * (2.0 - 3.0 * th);
-        let a4 = 2.0 * th * (1.0 - th) * (1.0 - 2.0 * th);
-        let inv_h = 1.0 / self.h_last;
-        for i in 0..N {
-            out[i] = (self.r[1][i] + a2 * self.r[2][i] + a3 * self.r[3][i] + a4 * self.r[4][i]) * inv_h;
-        }
+        self.core_deriv(th, out);
         for ci in 0..self.cas.n.min(4) {
-            let c = self.cas.idx[ci];
-            let (lam, b) = (self.cas.rate[ci], self.cas.base[ci]);
-            let v = cascade_value(&self.ca[ci], self.cy0[ci], b, lam * self.h_last, self.h_last, th);
-            out[c] = poly5(&self.ca[ci], th) - lam * (v - b);
+            out[self.cas.idx[ci]] = self.cascade_slope(ci, th, self.cascade_at(ci, th));
         }
     }
 
@@ -746,20 +760,12 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
             return;
         }
         let th = (t - self.t_prev) / self.h_last;
-        let a2 = 1.0 - 2.0 * th;
-        let a3 = th * (2.0 - 3.0 * th);
-        let a4 = 2.0 * th * (1.0 - th) * (1.0 - 2.0 * th);
-        let inv_h = 1.0 / self.h_last;
-        for i in 0..N {
-            y[i] = dense_core(self.r[0][i], self.r[1][i], self.r[2][i], self.r[3][i], self.r[4][i], th);
-            dy[i] = (self.r[1][i] + a2 * self.r[2][i] + a3 * self.r[3][i] + a4 * self.r[4][i]) * inv_h;
-        }
+        self.core_value(th, y);
+        self.core_deriv(th, dy);
         for ci in 0..self.cas.n.min(4) {
-            let c = self.cas.idx[ci];
-            let (lam, b) = (self.cas.rate[ci], self.cas.base[ci]);
-            let v = cascade_value(&self.ca[ci], self.cy0[ci], b, lam * self.h_last, self.h_last, th);
-            y[c] = v;
-            dy[c] = poly5(&self.ca[ci], th) - lam * (v - b);
+            let v = self.cascade_at(ci, th);
+            y[self.cas.idx[ci]] = v;
+            dy[self.cas.idx[ci]] = self.cascade_slope(ci, th, v);
         }
     }
 
