@@ -277,13 +277,11 @@ fn run_study(arg: &str, a: &SensitivityArgs) -> Result<(), Fail> {
         Some(dir) => design::run(&design, dir, shard, a.resume, a.force),
         None => {
             let started = std::time::Instant::now();
-            let total = design.rows();
-            let mut y = Vec::with_capacity(total);
-            for row in 0..total {
-                y.push(design.run_row(row).map_err(|e| Fail::Input(e.to_string()))?);
-                design::progress(row + 1, total, started);
-            }
-            let r = StudyDesign::analyze_rows(design.header(), &y).map_err(|e| Fail::Run(e.to_string()))?;
+            let r = design.run_all(&mut |done, total| design::progress(done, total, started)).map_err(|e| match e {
+                // a value the study refuses at a row (bad input); the analysis' errors
+                cartkin::sensitivity::study::StudySensitivityError::Calibration(_) => Fail::Input(e.to_string()),
+                _ => Fail::Run(e.to_string()),
+            })?;
             let json = serde_json::to_string_pretty(&r).map_err(|e| Fail::Run(e.to_string()))? + "\n";
             say!("{json}");
             Ok(())

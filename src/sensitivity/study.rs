@@ -207,6 +207,18 @@ impl StudyDesign {
         Ok(self.study.with_settings(&self.settings(row)).map_err(CalibrationError::from)?)
     }
 
+    /// Every row of the design in order, then their analysis: what [`study_sensitivity`]
+    /// runs. `progress(done, total)` is called after each trial.
+    pub fn run_all(&self, progress: &mut dyn FnMut(usize, usize)) -> Result<StudySensitivity, StudySensitivityError> {
+        let total = self.rows();
+        let mut y = Vec::with_capacity(total);
+        for row in 0..total {
+            y.push(self.run_row(row)?);
+            progress(row + 1, total);
+        }
+        Self::analyze_rows(self.header(), &y)
+    }
+
     /// Run row `row`'s trial: its outputs in the order of the header's, NaN for a key its
     /// summary does not have.
     ///
@@ -296,14 +308,7 @@ pub fn study_sensitivity(
     resamples: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<StudySensitivity, StudySensitivityError> {
-    let design = StudyDesign::new(study, factors, outputs, n, design_seed, resamples)?;
-    let total = design.rows();
-    let mut y = Vec::with_capacity(total);
-    for row in 0..total {
-        y.push(design.run_row(row)?);
-        progress(row + 1, total);
-    }
-    StudyDesign::analyze_rows(design.header(), &y)
+    StudyDesign::new(study, factors, outputs, n, design_seed, resamples)?.run_all(progress)
 }
 
 impl StudySensitivity {

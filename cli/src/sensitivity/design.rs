@@ -4,7 +4,8 @@
 //! The directory holds `design.json` (the design's [`DesignHeader`], the shard, its rows,
 //! whether it is complete), `rows.csv` (`row,<output>...`: each trial's outputs, every
 //! number in Rust's shortest round-trip form, `NaN` for an output a trial's summary does
-//! not have; rewritten atomically after every trial) and, for a whole design (one shard, or
+//! not have; rewritten atomically after a trial once the run has computed ten times as long
+//! as the last rewrite took, and when the run ends or is stopped) and, for a whole design (one shard, or
 //! a merge), `indices.json` and `indices.csv`. The rows of a design are the same bytes
 //! however it is split, stopped and resumed, so the indices are too.
 
@@ -188,19 +189,42 @@ pub fn run(design: &StudyDesign, dir: &Path, shard: (usize, usize), resume: bool
     if kept > 0 {
         eprintln!("  resuming: {kept} of {total} trials done");
     }
+    // rows.csv is rewritten after a trial only once the run has spent ten times as long
+    // computing as the last rewrite took (and when the loop ends, however it ends): every
+    // trial while the file is small next to a trial, and never more than ~10% of the run in
+    // rewriting a growing file when trials are cheap and rows many
+    let mut saved = (rows.len(), Instant::now(), std::time::Duration::ZERO);
+    let save = |rows: &BTreeMap<usize, Vec<f64>>, saved: &mut (usize, Instant, std::time::Duration)| {
+        if saved.0 != rows.len() {
+            let t = Instant::now();
+            rundir::write_atomic(dir, "rows.csv", rows_csv(&file.header, rows).as_bytes())?;
+            *saved = (rows.len(), Instant::now(), t.elapsed());
+        }
+        Ok::<(), Fail>(())
+    };
     for row in range.clone() {
         if rows.contains_key(&row) {
             continue;
         }
         if let Some(f) = signals.stop() {
+            save(&rows, &mut saved)?;
             eprintln!("stopped after {} of {total} trials; --resume continues", rows.len());
             return Err(f);
         }
-        let y = design.run_row(row).map_err(|e| Fail::Input(e.to_string()))?;
+        let y = match design.run_row(row) {
+            Ok(y) => y,
+            Err(e) => {
+                save(&rows, &mut saved)?;
+                return Err(Fail::Input(e.to_string()));
+            }
+        };
         rows.insert(row, y);
-        rundir::write_atomic(dir, "rows.csv", rows_csv(&file.header, &rows).as_bytes())?;
+        if saved.1.elapsed() >= 10 * saved.2 {
+            save(&rows, &mut saved)?;
+        }
         progress(rows.len(), total, started);
     }
+    save(&rows, &mut saved)?;
     file.complete = true;
     rundir::write_atomic(dir, "design.json", json(&file)?.as_bytes())?;
     if shard == (0, 1) {
