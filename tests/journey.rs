@@ -13,7 +13,6 @@ use cartkin::population::v2::{PopulationV2, PopulationV2Builder};
 use cartkin::population::{Fraction, RegimenTemplate};
 use cartkin::solve::SolverConfig;
 use cartkin::trial::{Failure, PatientSource, SourceOutcome, Subject, Trial};
-use cartkin::Endpoints;
 
 fn typical_builder() -> PopulationV2Builder {
     PopulationV2::builder(ParamsV2::nominal())
@@ -554,5 +553,4 @@ fn eliana_itt_reproduces_elianas_flow_and_targets() {
     }
     assert_eq!(s["n_failed"], 0);
     assert!(bad.is_empty(), "{}\n{s}", bad.join("\n"));
-    let _: Option<&Endpoints> = None;
 }
