@@ -244,6 +244,41 @@ pub trait Model<const N: usize>: Sync {
         dy: &SVector<f64, N>,
     ) -> Option<(f64, f64)>;
 
+    /// An interval `(low, high)` that contains [`Model::observe`]'s value of `obs` under
+    /// `mode` at **every** state `y` with `lo <= y <= hi` component-wise, or `None` when the
+    /// model cannot say (the default). The driver uses it to skip the search of a step's
+    /// dense output for crossings and maxima when no crossing or new maximum is possible
+    /// there (the step's dense output lies in such a box, [`crate::ode::Stepper::dense_box`]);
+    /// an interval that does not contain a value the search would have seen changes
+    /// results, so a model gives one only where it is sure (e.g. an observable
+    /// non-decreasing in every component it reads: `(observe(lo), observe(hi))`).
+    #[inline]
+    fn observe_range(
+        &self,
+        mode: &Self::Mode,
+        obs: Observable,
+        lo: &SVector<f64, N>,
+        hi: &SVector<f64, N>,
+    ) -> Option<(f64, f64)> {
+        let _ = (mode, obs, lo, hi);
+        None
+    }
+
+    /// As [`Model::observe_range`] for the crossing function `g` of event `k`
+    /// ([`Model::event`]); an event that is not armed under `mode` may say
+    /// `Some((-inf, -inf))` (it cannot fire). Default `None`.
+    #[inline]
+    fn event_range(
+        &self,
+        mode: &Self::Mode,
+        k: usize,
+        lo: &SVector<f64, N>,
+        hi: &SVector<f64, N>,
+    ) -> Option<(f64, f64)> {
+        let _ = (mode, k, lo, hi);
+        None
+    }
+
     /// Normal marrow cells `H` (cells), for the marrow blast fraction `L / (L + H)` of the
     /// response endpoints. `None`: the model has no marrow (no response endpoints).
     #[inline]
@@ -310,4 +345,15 @@ pub trait Model<const N: usize>: Sync {
 
     /// The trajectory row at `t` (right-continuous: after every event at `t`).
     fn row(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>) -> Self::Row;
+}
+
+/// The range of a function monotone (in one direction) in every component it reads, from its
+/// values `(value, slope)` at a box's two corners: `None` if either is missing or NaN.
+#[inline]
+pub(crate) fn corner_range(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let (a, b) = (a?.0, b?.0);
+    if a.is_nan() || b.is_nan() {
+        return None;
+    }
+    Some((a.min(b), a.max(b)))
 }

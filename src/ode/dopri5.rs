@@ -769,6 +769,57 @@ impl<const N: usize> Stepper<N> for Dopri5<N> {
         }
     }
 
+    /// Core components: the quartic `r0 + th r1 + th (1 - th) (r2 + th r3 + th (1 - th) r4)`
+    /// lies within `|r2| + |r3| + |r4| / 4` times `max th (1 - th) = 1/4` of the chord
+    /// between `r0` and `r0 + r1`. Cascade components: the exact solution for a source
+    /// between the quartic source's bounds `[S_lo, S_hi]` (its constant term plus its negative,
+    /// resp. positive, other coefficients on `[0, 1]`) is a convex combination of `y0 - b`
+    /// and `S / rate` (shifted by `b`). Both widened by 1e-9 of the magnitudes involved, far
+    /// above the rounding of the dense output's evaluation.
+    fn dense_box(&self, lo: &mut SVector<f64, N>, hi: &mut SVector<f64, N>) -> bool {
+        const MARGIN: f64 = 1e-9;
+        if self.h_last == 0.0 {
+            for i in 0..N {
+                let m = MARGIN * self.y[i].abs();
+                lo[i] = self.y[i] - m;
+                hi[i] = self.y[i] + m;
+            }
+        } else {
+            for i in 0..N {
+                let (r0, r1) = (self.r[0][i], self.r[1][i]);
+                let q = 0.25 * (self.r[2][i].abs() + self.r[3][i].abs() + 0.25 * self.r[4][i].abs());
+                let m = q + MARGIN * (r0.abs() + r1.abs() + q);
+                let end = r0 + r1;
+                lo[i] = r0.min(end) - m;
+                hi[i] = r0.max(end) + m;
+            }
+            let h = self.h_last;
+            for ci in 0..self.cas.n.min(4) {
+                let c = self.cas.idx[ci];
+                let a = &self.ca[ci];
+                let (b, lam) = (self.cas.base[ci], self.cas.rate[ci]);
+                let (mut s_lo, mut s_hi) = (a[0], a[0]);
+                for &ak in &a[1..] {
+                    if ak < 0.0 {
+                        s_lo += ak;
+                    } else {
+                        s_hi += ak;
+                    }
+                }
+                let d0 = self.cy0[ci] - b;
+                let (d_lo, d_hi) = if lam > 0.0 {
+                    (d0.min(s_lo / lam), d0.max(s_hi / lam))
+                } else {
+                    (d0 + (h * s_lo).min(0.0), d0 + (h * s_hi).max(0.0))
+                };
+                let m = MARGIN * (b.abs() + d_lo.abs() + d_hi.abs());
+                lo[c] = b + d_lo - m;
+                hi[c] = b + d_hi + m;
+            }
+        }
+        lo.iter().chain(hi.iter()).all(|v| !v.is_nan())
+    }
+
     fn stats(&self) -> Stats {
         self.ctl.stats
     }
@@ -890,6 +941,67 @@ mod cascade_tests {
             s.step(&sys, 1.0, &tol)?;
         }
         Ok(s.y()[1])
+    }
+
+    /// A core oscillator feeding a two-component cascade: the second component's source
+    /// reads the first (coupled), and its clearance is `rate` (0 allowed).
+    struct Fed(f64);
+    impl OdeSystem<4> for Fed {
+        fn rhs(&self, _t: f64, y: &SVector<f64, 4>, dy: &mut SVector<f64, 4>) {
+            dy[0] = y[1];
+            dy[1] = -y[0];
+            dy[2] = 5.0 * (1.0 + y[0]) * (1.0 + y[0]) - 8.0 * (y[2] - 0.1);
+            dy[3] = 3.0 * y[2] + y[1] * y[1] - self.0 * y[3];
+        }
+        fn cascade(&self) -> Cascade {
+            Cascade {
+                n: 2,
+                idx: [2, 3, 0, 0],
+                rate: [8.0, self.0, 0.0, 0.0],
+                base: [0.1, 0.0, 0.0, 0.0],
+                coupled: [false, true, false, false],
+            }
+        }
+    }
+
+    /// The box of every step contains the dense output at 201 points of the step (ends
+    /// included), for the core and both cascade components, with and without clearance.
+    #[test]
+    fn the_dense_box_contains_the_dense_output() {
+        for rate in [0.5, 0.0] {
+            let sys = Fed(rate);
+            let tol = Tolerance {
+                rtol: 1e-6,
+                atol: SVector::from([1e-8; 4]),
+                weight: SVector::from([1.0; 4]),
+                h_max: 2.0,
+                max_steps: 100_000,
+            };
+            let mut s = Dopri5::<4>::with_method(Method::Dopri5Exp);
+            s.reset(&sys, 0.0, &SVector::from([0.0, 1.0, 2.0, -1.0]), &tol);
+            let (mut lo, mut hi, mut y) = (SVector::zeros(), SVector::zeros(), SVector::zeros());
+            let mut steps = 0;
+            while s.t() < 20.0 {
+                s.step(&sys, 20.0, &tol).unwrap();
+                assert!(s.dense_box(&mut lo, &mut hi));
+                let (ta, tb) = (s.t_prev(), s.t());
+                for k in 0..=200 {
+                    let t = if k == 200 { tb } else { ta + (tb - ta) * f64::from(k) / 200.0 };
+                    s.dense(t, &mut y);
+                    for i in 0..4 {
+                        assert!(
+                            lo[i] <= y[i] && y[i] <= hi[i],
+                            "rate {rate}, t {t}, component {i}: {} not in [{}, {}]",
+                            y[i],
+                            lo[i],
+                            hi[i]
+                        );
+                    }
+                }
+                steps += 1;
+            }
+            assert!(steps > 10, "{steps} steps");
+        }
     }
 
     #[test]

@@ -194,6 +194,14 @@ pub trait Stepper<const N: usize> {
         self.dense(t, y);
         self.dense_deriv(t, dy);
     }
+    /// Bounds `lo <= dense(t) <= hi` (component-wise) for every `t` in `[t_prev, t]`, with a
+    /// margin for rounding, if the stepper can give them cheaply; `false` (the default) if
+    /// not. Used to skip searching a step for crossings that cannot be in it.
+    #[inline]
+    fn dense_box(&self, lo: &mut SVector<f64, N>, hi: &mut SVector<f64, N>) -> bool {
+        let _ = (lo, hi);
+        false
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
 }

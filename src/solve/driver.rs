@@ -88,6 +88,11 @@ pub(crate) struct Run<'a, const N: usize, M: Model<N>> {
     inv: Option<Invariants>,
     slack: f64,
     infused: f64,
+    /// Skip the search of steps where nothing can happen ([`Run::quiet`]).
+    skip_quiet: bool,
+    /// Steps skipped so far (for the tests).
+    #[cfg(test)]
+    skipped: u64,
 }
 
 impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
@@ -161,6 +166,9 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             inv,
             slack,
             infused: 0.0,
+            skip_quiet: !cfg.searches_every_step(),
+            #[cfg(test)]
+            skipped: 0,
         }
     }
 
@@ -192,10 +200,27 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
                 if let Some(b) = &self.inv {
                     Self::check(self.m, &self.mode, b, self.slack, self.infused, self.st.y()).map_err(|e| (te, e))?;
                 }
+                let at_break = te >= t_break;
+                if self.skip_quiet && self.quiet(ta) {
+                    // nothing can cross or peak in this step: only rows and persistence days
+                    #[cfg(test)]
+                    {
+                        self.skipped += 1;
+                    }
+                    Self::rows_in(self.m, &self.mode, self.grid, &mut self.gi, &mut self.rows, &self.st, te, !at_break);
+                    self.obs.persistence(self.m, &self.mode, &self.st, ta, te);
+                    if at_break {
+                        self.y = *self.st.y();
+                        self.t = t_break;
+                        self.instant(t_break, false, false);
+                        break;
+                    }
+                    continue;
+                }
                 let pc = Piece::sample(&self.st, ta, te, self.xtol);
                 if let Some((tc, toci, ster)) = self.find_located(&pc) {
                     let pc2 = Piece::sample(&self.st, ta, tc, self.xtol);
-                    Self::rows_in(self.m, &self.mode, self.grid, &mut self.gi, &mut self.rows, &pc2, false);
+                    Self::rows_in(self.m, &self.mode, self.grid, &mut self.gi, &mut self.rows, &self.st, tc, false);
                     self.obs.piece(self.m, &self.mode, &pc2);
                     let mut y = SVector::zeros();
                     self.st.dense(tc, &mut y);
@@ -204,8 +229,7 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
                     self.instant(tc, toci, ster);
                     break;
                 }
-                let at_break = te >= t_break;
-                Self::rows_in(self.m, &self.mode, self.grid, &mut self.gi, &mut self.rows, &pc, !at_break);
+                Self::rows_in(self.m, &self.mode, self.grid, &mut self.gi, &mut self.rows, &self.st, te, !at_break);
                 self.obs.piece(self.m, &self.mode, &pc);
                 if at_break {
                     self.y = *self.st.y();
@@ -269,6 +293,37 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         self.m.observe(&self.mode, Observable::Il6Signal, y, dy).unwrap_or((0.0, 0.0))
     }
 
+    /// Whether the step just taken (from `ta`) can be left unsearched: its dense output lies
+    /// in a box ([`Stepper::dense_box`]) where no armed event, no reactive trigger and
+    /// nothing the observer waits for can cross, and no tracked maximum can rise
+    /// ([`Model::event_range`], [`Model::observe_range`]). Then searching it would find
+    /// nothing, so skipping it changes no result.
+    fn quiet(&self, ta: f64) -> bool {
+        let (m, mode) = (self.m, &self.mode);
+        let (mut lo, mut hi) = (SVector::zeros(), SVector::zeros());
+        if !self.st.dense_box(&mut lo, &mut hi) {
+            return false;
+        }
+        for k in 0..m.n_events() {
+            if !matches!(m.event_range(mode, k, &lo, &hi), Some((_, h)) if h < 0.0) {
+                return false;
+            }
+        }
+        if self.has_signal {
+            let toci = self.reactive_toci && self.n_reactive < self.max_reactive;
+            let ster = self.reactive_ster && !self.ster_given;
+            if toci || ster {
+                let Some((_, h)) = m.observe_range(mode, Observable::Il6Signal, &lo, &hi) else {
+                    return false;
+                };
+                if (toci && !(h < self.theta_toci)) || (ster && !(h < self.theta_ster)) {
+                    return false;
+                }
+            }
+        }
+        self.obs.quiet(m, mode, ta, &lo, &hi)
+    }
+
     /// Earliest state-changing crossing in the piece: the model's own events, reactive
     /// tocilizumab, reactive steroids. Returns `(t, toci fires, steroids fire)`.
     fn find_located<S: Stepper<N>>(&self, pc: &Piece<'_, N, S>) -> Option<(f64, bool, bool)> {
@@ -317,23 +372,24 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         best
     }
 
-    /// Output rows on the grid inside a piece. `include_end`: the piece ends at a plain step
-    /// end (not an event instant).
+    /// Output rows on the grid in the last step up to `tb`. `include_end`: `tb` is a plain
+    /// step end (not an event instant).
+    #[allow(clippy::too_many_arguments)]
     fn rows_in<S: Stepper<N>>(
         m: &M,
         mode: &M::Mode,
         grid: &[f64],
         gi: &mut usize,
         rows: &mut Vec<M::Row>,
-        pc: &Piece<'_, N, S>,
+        st: &S,
+        tb: f64,
         include_end: bool,
     ) {
-        let tb = pc.end();
         while *gi < grid.len() {
             let g = grid[*gi];
             if g < tb || (include_end && g <= tb) {
                 let mut y = SVector::zeros();
-                pc.st.dense(g, &mut y);
+                st.dense(g, &mut y);
                 rows.push(m.row(mode, g, &y));
                 *gi += 1;
             } else {
@@ -460,5 +516,45 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
     pub fn finish(self) -> Solution<M::Row> {
         let endpoints = self.obs.finish(self.m, &self.mode, &self.y, self.horizon, &self.events);
         Solution { endpoints, events: self.events, rows: self.rows, stats: self.st.stats() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::reference::RefModel;
+    use crate::Scenario;
+
+    /// The reference scenarios with and without skipping quiet steps: the same solution bit
+    /// for bit (endpoints, event log, daily rows and event rows), and most steps skipped.
+    #[test]
+    fn skipping_quiet_steps_changes_nothing_and_skips_most_steps() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if !(name.starts_with('S') && name.ends_with(".json") && !name.contains("endpoints")) {
+                continue;
+            }
+            let sc = Scenario::from_path(&p).unwrap();
+            let m = RefModel::new(&sc);
+            let grid: Vec<f64> = (0..=sc.horizon() as usize).map(|d| d as f64).collect();
+            let solve = |cfg: SolverConfig| {
+                let mut r = Run::new(&m, sc.regimen(), sc.definitions(), &cfg, sc.horizon(), &grid, true);
+                r.go().unwrap();
+                let skipped = r.skipped;
+                (r.finish(), skipped)
+            };
+            let (a, skipped) = solve(SolverConfig::default());
+            let (b, none) = solve(SolverConfig::default().search_every_step(true));
+            assert_eq!(none, 0);
+            // Debug prints every f64 in round-trip form (NaN included, unlike ==)
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}");
+            let steps = a.stats.accepted;
+            assert!(skipped * 2 > steps, "{name}: {skipped} of {steps} steps skipped");
+            n += 1;
+        }
+        assert_eq!(n, 8);
     }
 }

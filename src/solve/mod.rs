@@ -170,6 +170,10 @@ pub struct SolverConfig {
     max_steps: u64,
     h_max: f64,
     method: Method,
+    /// Search every step (no skipping of steps where nothing can happen); not written out:
+    /// it changes no result.
+    #[serde(skip_serializing)]
+    search_every_step: bool,
 }
 
 impl Default for SolverConfig {
@@ -181,6 +185,7 @@ impl Default for SolverConfig {
             max_steps: 1_000_000,
             h_max: f64::INFINITY,
             method: Method::Dopri5Exp,
+            search_every_step: false,
         }
     }
 }
@@ -251,6 +256,22 @@ impl SolverConfig {
     pub fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
+    }
+
+    /// Search the dense output of every step for crossings and maxima (`true`), or skip the
+    /// steps where the model's ranges ([`Model::observe_range`], [`Model::event_range`]) show
+    /// that no event can fire, no endpoint threshold can be crossed and no tracked maximum
+    /// can rise (`false`, the default). Skipping only leaves out searches that would find
+    /// nothing, so both give the same results, bit for bit (`tests/quiet_steps.rs`); `true`
+    /// is for checking that and for timing the skip.
+    pub fn search_every_step(mut self, on: bool) -> Self {
+        self.search_every_step = on;
+        self
+    }
+
+    /// Whether every step is searched ([`SolverConfig::search_every_step`]).
+    pub fn searches_every_step(&self) -> bool {
+        self.search_every_step
     }
 
     /// Relative tolerance.

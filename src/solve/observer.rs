@@ -123,13 +123,7 @@ impl Observer {
         let mut pk = self.cmax;
         pc.track_max(&c, &mut pk);
         self.cmax = pk;
-        for (k, &tk) in PERSISTENCE_DAYS.iter().enumerate() {
-            if self.c_at[k].is_none() && ta < tk && tk <= tb {
-                let mut y = SVector::zeros();
-                pc.st.dense(tk, &mut y);
-                self.c_at[k] = Some(c(&y, &SVector::zeros()).0);
-            }
-        }
+        self.persistence(m, mode, pc.st, ta, tb);
         let day = self.defs.assessment_day;
         if ta < day {
             if !self.model_auc {
@@ -232,6 +226,89 @@ impl Observer {
                     self.b_rec = Some(t);
                 }
             }
+        }
+    }
+
+    /// CAR-T at the persistence days inside `(ta, tb]`, from the dense output.
+    #[inline]
+    pub fn persistence<const N: usize, M: Model<N>, S: Stepper<N>>(
+        &mut self,
+        m: &M,
+        mode: &M::Mode,
+        st: &S,
+        ta: f64,
+        tb: f64,
+    ) {
+        for (k, &tk) in PERSISTENCE_DAYS.iter().enumerate() {
+            if self.c_at[k].is_none() && ta < tk && tk <= tb {
+                let mut y = SVector::zeros();
+                st.dense(tk, &mut y);
+                self.c_at[k] = Some(m.observe(mode, Observable::CarT, &y, &SVector::zeros()).map_or(0.0, |v| v.0));
+            }
+        }
+    }
+
+    /// Whether [`Observer::piece`] would change nothing but the persistence values on a
+    /// piece starting at `ta` whose dense output lies in the box `[lo, hi]`: no maximum it
+    /// tracks can rise and no crossing it waits for can happen there (by the model's
+    /// [`Model::observe_range`]; an observable without a range is never quiet).
+    pub fn quiet<const N: usize, M: Model<N>>(
+        &self,
+        m: &M,
+        mode: &M::Mode,
+        ta: f64,
+        lo: &SVector<f64, N>,
+        hi: &SVector<f64, N>,
+    ) -> bool {
+        let range = |o| m.observe_range(mode, o, lo, hi);
+        // every value at most `v` (a running maximum that cannot rise)
+        let at_most = |o, v: f64| matches!(range(o), Some((_, h)) if h <= v);
+        // every value below `level` (an upward crossing of it cannot happen)
+        let below = |o, level: f64| matches!(range(o), Some((_, h)) if h < level);
+        if !at_most(Observable::CarT, self.cmax.v) {
+            return false;
+        }
+        if ta < self.defs.assessment_day {
+            if !self.model_auc {
+                return false;
+            }
+            if self.observed.il6 && !at_most(Observable::Il6, self.pk_i.v) {
+                return false;
+            }
+            if self.observed.ifng && !at_most(Observable::Ifng, self.pk_g.v) {
+                return false;
+            }
+            if self.observed.icans {
+                if !at_most(Observable::Icans, self.pk_n.v) {
+                    return false;
+                }
+                if (0..4).any(|k| self.icans_day[k].is_none() && !below(Observable::Icans, self.icans_th[k])) {
+                    return false;
+                }
+            }
+            if self.observed.il6_signal {
+                let th = self.defs.crs_thresholds;
+                if !at_most(self.crs_obs, self.pk_s.v) {
+                    return false;
+                }
+                // the fall below the grade-1 threshold: `th1 - s` stays negative
+                if self.crs_obs == Observable::CrsSeverity && !matches!(range(self.crs_obs), Some((l, _)) if l > th[0])
+                {
+                    return false;
+                }
+                if (0..4).any(|k| self.thr_day[k].is_none() && !below(self.crs_obs, th[k])) {
+                    return false;
+                }
+            }
+            true
+        } else if let Some(d28) = &self.day28 {
+            let cr = d28.f < self.defs.cr_fraction;
+            if self.observed.tumour && cr && self.relapse.is_none() && !below(Observable::LnTumour, self.ln_relapse) {
+                return false;
+            }
+            !(self.observed.b_cells && self.b_rec.is_none() && !below(Observable::BCells, self.defs.b_recovery))
+        } else {
+            true
         }
     }
 
