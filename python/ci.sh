@@ -63,9 +63,9 @@ build="$scratch/venv-build"
 fresh_venv "$build"
 "$build/bin/pip" install -q "maturin>=1.9,<2" ziglang
 rm -rf "$scratch/wheels"
-# RUSTFLAGS replaces the repository's target-cpu=native (.cargo/config.toml): the wheel
-# runs on any x86-64 (the batch solver still picks its AVX2 path at run time).
-(cd "$root" && PATH="$build/bin:$PATH" RUSTFLAGS="-C debuginfo=0" \
+# The repository sets no target-cpu, so the wheel runs on any x86-64 (the batch solver
+# picks its AVX2 path at run time).
+(cd "$root" && PATH="$build/bin:$PATH" \
   maturin build --release --zig --compatibility manylinux2014 -m python/Cargo.toml --out "$scratch/wheels")
 wheel=$(ls "$scratch"/wheels/cartkin-*-cp39-abi3-manylinux*.whl)
 echo "wheel: $(basename "$wheel") ($(stat -c %s "$wheel") bytes)"
