@@ -3,7 +3,7 @@
 //! result: the default solver and `SolverConfig::search_every_step(true)` give the same
 //! solution bit for bit — endpoints, event log and trajectory rows (daily grid and event
 //! rows) — on the 200-patient reference population, on 300 patients of the default (v2)
-//! population and on 300 of the v1 ELIANA-like population. (That most steps are skipped is
+//! population, on 300 of the v1 ELIANA-like population and on 100 of each zoo model. (That most steps are skipped is
 //! checked inside the crate, `solve::driver::tests`.)
 
 mod common;
@@ -68,5 +68,28 @@ fn v2_patients_are_the_same_with_every_step_searched() {
         let a = simulate_v2(&pt.scenario, &SolverConfig::default(), 365.0, &grid, id).unwrap();
         let b = simulate_v2(&pt.scenario, &every, 365.0, &grid, id).unwrap();
         same(&a, &b, &format!("patient {id}"));
+    }
+}
+
+/// Every zoo model, 100 patients of its built-in population (with variability added to the
+/// models that publish none, so the patients differ).
+#[test]
+fn zoo_patients_are_the_same_with_every_step_searched() {
+    use cartkin::model::zoo::{Kind, Variability, ZooPopulation};
+    let every = SolverConfig::default().search_every_step(true);
+    let grid = daily();
+    for &kind in Kind::ALL {
+        let mut pop = ZooPopulation::builtin(kind);
+        if pop.variability().iter().all(|v| *v == Variability::None) {
+            for p in kind.params().iter().take(2) {
+                pop.set_variability(p.name, Variability::LogNormal { omega2: 0.09 }).unwrap();
+            }
+        }
+        for id in 0..100 {
+            let pt = pop.sample(11, id).unwrap();
+            let a = kind.simulate(pt.values(), pt.uniforms(), &SolverConfig::default(), 365.0, &grid, id).unwrap();
+            let b = kind.simulate(pt.values(), pt.uniforms(), &every, 365.0, &grid, id).unwrap();
+            same(&a, &b, &format!("{kind:?} patient {id}"));
+        }
     }
 }

@@ -128,6 +128,9 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         let obs = Observer::new(m, &mode, defs);
         // the driver's reactive triggers act on the IL-6 signal, if the model maps it
         let has_signal = m.observe(&mode, Observable::Il6Signal, &y, &SVector::zeros()).is_some();
+        // a model without ranges (the observer's first question is CAR-T's) is never quiet:
+        // then the boxes are not computed at all
+        let skip_quiet = !cfg.searches_every_step() && m.observe_range(&mode, Observable::CarT, &y, &y).is_some();
         Run {
             m,
             mode,
@@ -166,7 +169,7 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             inv,
             slack,
             infused: 0.0,
-            skip_quiet: !cfg.searches_every_step(),
+            skip_quiet,
             #[cfg(test)]
             skipped: 0,
         }

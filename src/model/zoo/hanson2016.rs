@@ -473,6 +473,13 @@ impl Model<N> for Hanson2016 {
         y[idx::C_E] += 0.5 * cells;
     }
 
+    /// Every observable reads its components monotonically (a sum, a positive factor,
+    /// `ln`), so its values over a box lie between those at the corners `lo` and `hi`.
+    fn observe_range(&self, m: &(), obs: Observable, lo: &SVector<f64, N>, hi: &SVector<f64, N>) -> Option<(f64, f64)> {
+        let z = SVector::zeros();
+        crate::model::corner_range(self.observe(m, obs, lo, &z), self.observe(m, obs, hi, &z))
+    }
+
     fn observe(&self, _: &(), obs: Observable, y: &SVector<f64, N>, dy: &SVector<f64, N>) -> Option<(f64, f64)> {
         match obs {
             Observable::CarT => Some((y[idx::C_M] + y[idx::C_E], dy[idx::C_M] + dy[idx::C_E])),
