@@ -307,8 +307,12 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         if !self.st.dense_box(&mut lo, &mut hi) {
             return false;
         }
+        // an upward crossing of 0 is only searched from a piece that starts below 0
+        // (`locate::first_upward`): none can be found if every value is below 0 or the piece
+        // starts at or above it
+        let uncrossed = |r: Option<(f64, f64)>, level: f64| matches!(r, Some((l, h)) if h < level || l >= level);
         for k in 0..m.n_events() {
-            if !matches!(m.event_range(mode, k, &lo, &hi), Some((_, h)) if h < 0.0) {
+            if !uncrossed(m.event_range(mode, k, &lo, &hi), 0.0) {
                 return false;
             }
         }
@@ -316,10 +320,8 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             let toci = self.reactive_toci && self.n_reactive < self.max_reactive;
             let ster = self.reactive_ster && !self.ster_given;
             if toci || ster {
-                let Some((_, h)) = m.observe_range(mode, Observable::Il6Signal, &lo, &hi) else {
-                    return false;
-                };
-                if (toci && !(h < self.theta_toci)) || (ster && !(h < self.theta_ster)) {
+                let r = m.observe_range(mode, Observable::Il6Signal, &lo, &hi);
+                if (toci && !uncrossed(r, self.theta_toci)) || (ster && !uncrossed(r, self.theta_ster)) {
                     return false;
                 }
             }

@@ -263,8 +263,10 @@ impl Observer {
         let range = |o| m.observe_range(mode, o, lo, hi);
         // every value at most `v` (a running maximum that cannot rise)
         let at_most = |o, v: f64| matches!(range(o), Some((_, h)) if h <= v);
-        // every value below `level` (an upward crossing of it cannot happen)
-        let below = |o, level: f64| matches!(range(o), Some((_, h)) if h < level);
+        // no upward crossing of `level` can be found: every value is below it, or the piece
+        // starts at or above it (the search only looks for a crossing from below the level
+        // at the piece's start, `locate::first_upward`)
+        let uncrossed = |o, level: f64| matches!(range(o), Some((l, h)) if h < level || l >= level);
         if !at_most(Observable::CarT, self.cmax.v) {
             return false;
         }
@@ -282,7 +284,7 @@ impl Observer {
                 if !at_most(Observable::Icans, self.pk_n.v) {
                     return false;
                 }
-                if (0..4).any(|k| self.icans_day[k].is_none() && !below(Observable::Icans, self.icans_th[k])) {
+                if (0..4).any(|k| self.icans_day[k].is_none() && !uncrossed(Observable::Icans, self.icans_th[k])) {
                     return false;
                 }
             }
@@ -291,22 +293,25 @@ impl Observer {
                 if !at_most(self.crs_obs, self.pk_s.v) {
                     return false;
                 }
-                // the fall below the grade-1 threshold: `th1 - s` stays negative
-                if self.crs_obs == Observable::CrsSeverity && !matches!(range(self.crs_obs), Some((l, _)) if l > th[0])
+                // the fall below the grade-1 threshold (an upward crossing of `th1 - s`): `s`
+                // stays above it, or starts at or below it
+                if self.crs_obs == Observable::CrsSeverity
+                    && !matches!(range(self.crs_obs), Some((l, h)) if l > th[0] || h <= th[0])
                 {
                     return false;
                 }
-                if (0..4).any(|k| self.thr_day[k].is_none() && !below(self.crs_obs, th[k])) {
+                if (0..4).any(|k| self.thr_day[k].is_none() && !uncrossed(self.crs_obs, th[k])) {
                     return false;
                 }
             }
             true
         } else if let Some(d28) = &self.day28 {
             let cr = d28.f < self.defs.cr_fraction;
-            if self.observed.tumour && cr && self.relapse.is_none() && !below(Observable::LnTumour, self.ln_relapse) {
+            if self.observed.tumour && cr && self.relapse.is_none() && !uncrossed(Observable::LnTumour, self.ln_relapse)
+            {
                 return false;
             }
-            !(self.observed.b_cells && self.b_rec.is_none() && !below(Observable::BCells, self.defs.b_recovery))
+            !(self.observed.b_cells && self.b_rec.is_none() && !uncrossed(Observable::BCells, self.defs.b_recovery))
         } else {
             true
         }
