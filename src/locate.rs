@@ -107,6 +107,14 @@ pub(crate) struct Probe {
     pub dg: [f64; SAMPLES],
 }
 
+/// Whether [`first_upward`] can find nothing in a piece where the function's values lie in
+/// `range`: every value is below `level`, or the piece starts at or above it (only a
+/// crossing from below the level at the piece's start is searched). `None` (no range known):
+/// it may find one.
+pub(crate) fn no_upward_crossing(range: Option<(f64, f64)>, level: f64) -> bool {
+    matches!(range, Some((l, h)) if h < level || l >= level)
+}
+
 /// First upward crossing of zero by `g` in `(t_0, t_4]` given the samples; `g(t_0) < 0` is
 /// required (a function already at or above the level does not "reach" it). `value(t)` and
 /// `slope(t)` evaluate `g` and `g'` anywhere in the piece.

@@ -244,14 +244,24 @@ pub trait Model<const N: usize>: Sync {
         dy: &SVector<f64, N>,
     ) -> Option<(f64, f64)>;
 
+    /// Whether every observable's value ([`Model::observe`]) and every event's crossing
+    /// function ([`Model::event`]) is monotone (in one direction) in each state component it
+    /// reads, and an event's being armed is too (armed at neither corner of a box of states
+    /// means armed nowhere in it). Then [`Model::observe_range`] and [`Model::event_range`]
+    /// are the values at a box's two corners. Default `false` (no ranges).
+    #[inline]
+    fn monotone(&self) -> bool {
+        false
+    }
+
     /// An interval `(low, high)` that contains [`Model::observe`]'s value of `obs` under
     /// `mode` at **every** state `y` with `lo <= y <= hi` component-wise, or `None` when the
-    /// model cannot say (the default). The driver uses it to skip the search of a step's
-    /// dense output for crossings and maxima when no crossing or new maximum is possible
-    /// there (the step's dense output lies in such a box, [`crate::ode::Stepper::dense_box`]);
-    /// an interval that does not contain a value the search would have seen changes
-    /// results, so a model gives one only where it is sure (e.g. an observable
-    /// non-decreasing in every component it reads: `(observe(lo), observe(hi))`).
+    /// model cannot say. The driver uses it to skip the search of a step's dense output for
+    /// crossings and maxima when no crossing or new maximum is possible there (the step's
+    /// dense output lies in such a box, [`crate::ode::Stepper::dense_box`]); an interval that
+    /// does not contain a value the search would have seen changes results, so a model gives
+    /// one only where it is sure. Default: the values at `lo` and `hi` for a
+    /// [`Model::monotone`] model, else `None`.
     #[inline]
     fn observe_range(
         &self,
@@ -260,13 +270,17 @@ pub trait Model<const N: usize>: Sync {
         lo: &SVector<f64, N>,
         hi: &SVector<f64, N>,
     ) -> Option<(f64, f64)> {
-        let _ = (mode, obs, lo, hi);
-        None
+        if !self.monotone() {
+            return None;
+        }
+        let z = SVector::zeros();
+        corner_range(self.observe(mode, obs, lo, &z), self.observe(mode, obs, hi, &z))
     }
 
     /// As [`Model::observe_range`] for the crossing function `g` of event `k`
-    /// ([`Model::event`]); an event that is not armed under `mode` may say
-    /// `Some((-inf, -inf))` (it cannot fire). Default `None`.
+    /// ([`Model::event`]); an event armed nowhere in the box says `Some((-inf, -inf))` (it
+    /// cannot fire). Default, for a [`Model::monotone`] model: that when the event is armed
+    /// at neither corner, the corners' values when it is armed at both, else `None`.
     #[inline]
     fn event_range(
         &self,
@@ -275,8 +289,14 @@ pub trait Model<const N: usize>: Sync {
         lo: &SVector<f64, N>,
         hi: &SVector<f64, N>,
     ) -> Option<(f64, f64)> {
-        let _ = (mode, k, lo, hi);
-        None
+        if !self.monotone() {
+            return None;
+        }
+        let z = SVector::zeros();
+        match (self.event(mode, k, lo, &z), self.event(mode, k, hi, &z)) {
+            (None, None) => Some((f64::NEG_INFINITY, f64::NEG_INFINITY)),
+            (a, b) => corner_range(a, b),
+        }
     }
 
     /// Normal marrow cells `H` (cells), for the marrow blast fraction `L / (L + H)` of the
@@ -350,7 +370,7 @@ pub trait Model<const N: usize>: Sync {
 /// The range of a function monotone (in one direction) in every component it reads, from its
 /// values `(value, slope)` at a box's two corners: `None` if either is missing or NaN.
 #[inline]
-pub(crate) fn corner_range(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<(f64, f64)> {
+fn corner_range(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<(f64, f64)> {
     let (a, b) = (a?.0, b?.0);
     if a.is_nan() || b.is_nan() {
         return None;

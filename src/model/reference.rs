@@ -409,23 +409,11 @@ impl Model<NSTATE> for RefModel<'_> {
     }
 
     /// Every observable reads its components monotonically (sums, `exp`, `ln`, a constant
-    /// factor), all in one direction, so its values over a box lie between those at the
-    /// box's corners `lo` and `hi`.
+    /// factor), all in one direction; an event's `ln n_ext - ln L_k` decreases in `ln L_k`,
+    /// armed by the switches alone.
     #[inline]
-    fn observe_range(&self, sw: &Switches, obs: Observable, lo: &State, hi: &State) -> Option<(f64, f64)> {
-        let z = State::zeros();
-        super::corner_range(self.observe(sw, obs, lo, &z), self.observe(sw, obs, hi, &z))
-    }
-
-    /// `ln n_ext - ln L_k` decreases in `ln L_k`; an extinct phenotype cannot fire again.
-    #[inline]
-    fn event_range(&self, sw: &Switches, k: usize, lo: &State, hi: &State) -> Option<(f64, f64)> {
-        if sw.active[k] {
-            let i = idx::LN_L + k;
-            Some((self.ln_ext - hi[i], self.ln_ext - lo[i]))
-        } else {
-            Some((f64::NEG_INFINITY, f64::NEG_INFINITY))
-        }
+    fn monotone(&self) -> bool {
+        true
     }
 
     #[inline]

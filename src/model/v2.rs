@@ -969,22 +969,11 @@ impl Model<NSTATE_V2> for ModelV2 {
     }
 
     /// Every observable reads its components monotonically (sums, `exp`, `ln`), all in one
-    /// direction, so its values over a box lie between those at the corners `lo` and `hi`.
+    /// direction; each crossing function reads one component linearly (`ln n_ext - ln L_k`,
+    /// `S - theta`), armed by the switches alone.
     #[inline]
-    fn observe_range(&self, sw: &SwitchesV2, obs: Observable, lo: &State, hi: &State) -> Option<(f64, f64)> {
-        let z = State::zeros();
-        super::corner_range(self.observe(sw, obs, lo, &z), self.observe(sw, obs, hi, &z))
-    }
-
-    /// Each crossing function reads one component linearly (`ln n_ext - ln L_k`, `S - theta`);
-    /// whether it is armed depends on the switches only (not armed: it cannot fire).
-    #[inline]
-    fn event_range(&self, sw: &SwitchesV2, k: usize, lo: &State, hi: &State) -> Option<(f64, f64)> {
-        let z = State::zeros();
-        match (self.event(sw, k, lo, &z), self.event(sw, k, hi, &z)) {
-            (None, None) => Some((f64::NEG_INFINITY, f64::NEG_INFINITY)),
-            (a, b) => super::corner_range(a, b),
-        }
+    fn monotone(&self) -> bool {
+        true
     }
 
     fn icans_thresholds(&self) -> Option<[f64; 4]> {

@@ -15,6 +15,7 @@ use super::piece::Piece;
 use super::{Solution, SolverConfig};
 use crate::endpoints::{Definitions, Event, EventKind};
 use crate::error::SolveFailure;
+use crate::locate::no_upward_crossing;
 use crate::model::{Drug, Invariants, Model, Observable};
 use crate::ode::{Cascade, Dopri5, OdeSystem, Stepper, Tolerance};
 use crate::regimen::{Regimen, SteroidPolicy, TociPolicy};
@@ -307,12 +308,8 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
         if !self.st.dense_box(&mut lo, &mut hi) {
             return false;
         }
-        // an upward crossing of 0 is only searched from a piece that starts below 0
-        // (`locate::first_upward`): none can be found if every value is below 0 or the piece
-        // starts at or above it
-        let uncrossed = |r: Option<(f64, f64)>, level: f64| matches!(r, Some((l, h)) if h < level || l >= level);
         for k in 0..m.n_events() {
-            if !uncrossed(m.event_range(mode, k, &lo, &hi), 0.0) {
+            if !no_upward_crossing(m.event_range(mode, k, &lo, &hi), 0.0) {
                 return false;
             }
         }
@@ -321,7 +318,9 @@ impl<'a, const N: usize, M: Model<N>> Run<'a, N, M> {
             let ster = self.reactive_ster && !self.ster_given;
             if toci || ster {
                 let r = m.observe_range(mode, Observable::Il6Signal, &lo, &hi);
-                if (toci && !uncrossed(r, self.theta_toci)) || (ster && !uncrossed(r, self.theta_ster)) {
+                if (toci && !no_upward_crossing(r, self.theta_toci))
+                    || (ster && !no_upward_crossing(r, self.theta_ster))
+                {
                     return false;
                 }
             }

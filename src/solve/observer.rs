@@ -5,6 +5,7 @@
 
 use super::piece::{Peak, Piece};
 use crate::endpoints::{Definitions, Endpoints, Event, EventKind, ExtinctionDays, Observed};
+use crate::locate::no_upward_crossing;
 use crate::model::{Model, Observable, Phenotype};
 use crate::ode::Stepper;
 use nalgebra::SVector;
@@ -263,10 +264,8 @@ impl Observer {
         let range = |o| m.observe_range(mode, o, lo, hi);
         // every value at most `v` (a running maximum that cannot rise)
         let at_most = |o, v: f64| matches!(range(o), Some((_, h)) if h <= v);
-        // no upward crossing of `level` can be found: every value is below it, or the piece
-        // starts at or above it (the search only looks for a crossing from below the level
-        // at the piece's start, `locate::first_upward`)
-        let uncrossed = |o, level: f64| matches!(range(o), Some((l, h)) if h < level || l >= level);
+        // no upward crossing of `level` can be found
+        let uncrossed = |o, level: f64| no_upward_crossing(range(o), level);
         if !at_most(Observable::CarT, self.cmax.v) {
             return false;
         }
@@ -293,11 +292,9 @@ impl Observer {
                 if !at_most(self.crs_obs, self.pk_s.v) {
                     return false;
                 }
-                // the fall below the grade-1 threshold (an upward crossing of `th1 - s`): `s`
-                // stays above it, or starts at or below it
-                if self.crs_obs == Observable::CrsSeverity
-                    && !matches!(range(self.crs_obs), Some((l, h)) if l > th[0] || h <= th[0])
-                {
+                // the fall below the grade-1 threshold: an upward crossing of 0 by `th1 - s`
+                let fall = range(self.crs_obs).map(|(l, h)| (th[0] - h, th[0] - l));
+                if self.crs_obs == Observable::CrsSeverity && !no_upward_crossing(fall, 0.0) {
                     return false;
                 }
                 if (0..4).any(|k| self.thr_day[k].is_none() && !uncrossed(self.crs_obs, th[k])) {

@@ -473,11 +473,9 @@ impl Model<N> for Hanson2016 {
         y[idx::C_E] += 0.5 * cells;
     }
 
-    /// Every observable reads its components monotonically (a sum, a positive factor,
-    /// `ln`), so its values over a box lie between those at the corners `lo` and `hi`.
-    fn observe_range(&self, m: &(), obs: Observable, lo: &SVector<f64, N>, hi: &SVector<f64, N>) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        crate::model::corner_range(self.observe(m, obs, lo, &z), self.observe(m, obs, hi, &z))
+    /// Every observable reads its components monotonically (a sum, `ln`); no events.
+    fn monotone(&self) -> bool {
+        true
     }
 
     fn observe(&self, _: &(), obs: Observable, y: &SVector<f64, N>, dy: &SVector<f64, N>) -> Option<(f64, f64)> {

@@ -350,18 +350,6 @@ impl Model<5> for Kimmel2021 {
         }
     }
 
-    /// Each crossing function reads one component monotonically (`ln B`, `V`); it is armed
-    /// by the mode and, for 0 and 2, by `B > 0`, so over a box it is armed nowhere (both
-    /// corners unarmed: it cannot fire), everywhere (both armed: between the corners' values)
-    /// or in part (`None`: the search decides).
-    fn event_range(&self, m: &Mode, k: usize, lo: &SVector<f64, 5>, hi: &SVector<f64, 5>) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        match (self.event(m, k, lo, &z), self.event(m, k, hi, &z)) {
-            (None, None) => Some((f64::NEG_INFINITY, f64::NEG_INFINITY)),
-            (a, b) => crate::model::corner_range(a, b),
-        }
-    }
-
     fn fire(&self, m: &mut Mode, k: usize, _t: f64, y: &mut SVector<f64, 5>) -> EventKind {
         match k {
             0 => {
@@ -384,17 +372,11 @@ impl Model<5> for Kimmel2021 {
         }
     }
 
-    /// Every observable reads its components monotonically (a sum, a positive factor,
-    /// `ln`), so its values over a box lie between those at the corners `lo` and `hi`.
-    fn observe_range(
-        &self,
-        m: &Mode,
-        obs: Observable,
-        lo: &SVector<f64, 5>,
-        hi: &SVector<f64, 5>,
-    ) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        crate::model::corner_range(self.observe(m, obs, lo, &z), self.observe(m, obs, hi, &z))
+    /// Every observable reads one component monotonically (a positive factor, `ln`); each
+    /// crossing function reads one component monotonically (`ln B`, `V`), armed by the mode
+    /// and, for 0 and 2, by `B > 0` (monotone in `B`).
+    fn monotone(&self) -> bool {
+        true
     }
 
     /// `CarT = C` (cells/µL), `Tumour = B x cells_per_ml` (cells), `LnTumour` its log.

@@ -417,15 +417,13 @@ impl Model<3> for LeonTriana2021 {
     }
 
     /// `CarT` = `C`, `Tumour` = `L`, `LnTumour` = `ln L` (`-inf` at `L = 0`), `BCells` = `B`.
-    /// `C`, `L`, `B` and `ln L` are non-decreasing in their component: over a box, between
-    /// the values at the corners `lo` and `hi`.
-    fn observe_range(&self, _: &(), obs: Observable, lo: &SVector<f64, 3>, hi: &SVector<f64, 3>) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        crate::model::corner_range(observe_clb(obs, lo, &z), observe_clb(obs, hi, &z))
-    }
-
     fn observe(&self, _: &(), obs: Observable, y: &SVector<f64, 3>, dy: &SVector<f64, 3>) -> Option<(f64, f64)> {
         observe_clb(obs, y, dy)
+    }
+
+    /// `C`, `L`, `B` and `ln L` are non-decreasing in their component; no events.
+    fn monotone(&self) -> bool {
+        true
     }
 
     fn row(&self, _: &(), t: f64, y: &SVector<f64, 3>) -> ZooRow {
@@ -540,15 +538,13 @@ impl Model<4> for LeonTriana2021Progenitors {
 
     /// `CarT` = `C`, `Tumour` = `L`, `LnTumour` = `ln L` (`-inf` at `L = 0`), `BCells` = `B`
     /// (the mature healthy B cells; the progenitor species `I` maps to no observable).
-    /// `C`, `L`, `B` and `ln L` are non-decreasing in their component: over a box, between
-    /// the values at the corners `lo` and `hi`.
-    fn observe_range(&self, _: &(), obs: Observable, lo: &SVector<f64, 4>, hi: &SVector<f64, 4>) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        crate::model::corner_range(observe_clb(obs, lo, &z), observe_clb(obs, hi, &z))
-    }
-
     fn observe(&self, _: &(), obs: Observable, y: &SVector<f64, 4>, dy: &SVector<f64, 4>) -> Option<(f64, f64)> {
         observe_clb(obs, y, dy)
+    }
+
+    /// `C`, `L`, `B` and `ln L` are non-decreasing in their component; no events.
+    fn monotone(&self) -> bool {
+        true
     }
 
     fn row(&self, _: &(), t: f64, y: &SVector<f64, 4>) -> ZooRow {

@@ -232,17 +232,9 @@ impl Model<2> for Stein2019 {
         }
     }
 
-    /// Every observable reads its components monotonically (a sum, a positive factor,
-    /// `ln`), so its values over a box lie between those at the corners `lo` and `hi`.
-    fn observe_range(
-        &self,
-        m: &Mode,
-        obs: Observable,
-        lo: &SVector<f64, 2>,
-        hi: &SVector<f64, 2>,
-    ) -> Option<(f64, f64)> {
-        let z = SVector::zeros();
-        crate::model::corner_range(self.observe(m, obs, lo, &z), self.observe(m, obs, hi, &z))
+    /// Its one observable is a sum of components; no events.
+    fn monotone(&self) -> bool {
+        true
     }
 
     /// `CarT = F + S` (copies/µg).
