@@ -214,6 +214,7 @@ impl OdeSystem<6> for MinimalParams {
             rate: [self.k_i, 0.0, 0.0, 0.0],
             base: [self.i_0, 0.0, 0.0, 0.0],
             coupled: [false; 4],
+            coupling: [[0.0; 4]; 4],
         }
     }
 
@@ -273,6 +274,7 @@ impl BatchSystem<6> for MinimalBatch {
             rate: [self.c.k_i.0[l], 0.0, 0.0, 0.0],
             base: [self.c.i_0.0[l], 0.0, 0.0, 0.0],
             coupled: [false; 4],
+            coupling: [[0.0; 4]; 4],
         }
     }
 

@@ -299,15 +299,20 @@ impl Model<NSTATE> for RefModel<'_> {
         self.eval(sw, t, y, dy)
     }
 
-    /// IFN-gamma and IL-6 are a one-way linear cascade: G <- core, I <- core + G.
+    /// IFN-gamma and IL-6 are a one-way linear cascade: G <- core, I <- core + G, the IL-6
+    /// source affine in G (`u p_IG G`, `u` the steroid factor).
     fn cascade(&self, sw: &Switches) -> Cascade {
         let k_i = if sw.toci { self.p.k_i * (1.0 - self.p.c_t) } else { self.p.k_i };
+        let u = if sw.steroid { 1.0 - self.p.eps_s } else { 1.0 };
+        let mut coupling = [[0.0; 4]; 4];
+        coupling[1][0] = u * self.p.p_ig;
         Cascade {
             n: 2,
             idx: [idx::G, idx::I, 0, 0],
             rate: [self.p.k_g, k_i, 0.0, 0.0],
             base: [self.p.g_0, self.p.i_0, 0.0, 0.0],
-            coupled: [false, true, false, false],
+            coupled: [false; 4],
+            coupling,
         }
     }
 

@@ -817,16 +817,35 @@ impl Model<NSTATE_V2> for ModelV2 {
         self.eval(sw, t, y, dy)
     }
 
-    /// `G <- core`, `I <- core + G`, `S <- core (R) + I`, `N <- I`.
+    /// `G <- core`, `I <- core + G` (affine in G: `u p_IG G`, `u` the steroid factor),
+    /// `S <- core (R) + I`, `N <- I` (through Hill functions, evaluated by
+    /// [`Model::cascade_source`]).
     fn cascade(&self, sw: &SwitchesV2) -> Cascade {
         let p = &self.p;
         let k_i = if sw.toci() { p.k_i * (1.0 - p.c_t) } else { p.k_i };
+        let u = if sw.steroid { 1.0 - p.eps_s } else { 1.0 };
+        let mut coupling = [[0.0; 4]; 4];
+        coupling[1][0] = u * p.p_ig;
         Cascade {
             n: 4,
             idx: [idx2::G, idx2::I, idx2::S, idx2::N],
             rate: [p.k_g, k_i, p.k_s, p.k_n],
             base: [p.g_0, p.i_0, 0.0, 0.0],
-            coupled: [false, true, true, true],
+            coupled: [false, false, true, true],
+            coupling,
+        }
+    }
+
+    /// The sources of the CRS and ICANS severities alone (cascade components 2 and 3):
+    /// `k_S s_target(R, I)` and `k_N n_target(I)`, the same terms as in the right-hand side;
+    /// IFN-gamma and IL-6 read the whole core (`None`: the stepper evaluates the right-hand
+    /// side).
+    #[inline]
+    fn cascade_source(&self, _sw: &SwitchesV2, _t: f64, y: &State, ci: usize) -> Option<f64> {
+        match ci {
+            2 => Some(self.p.k_s * self.s_target(y[idx2::R], y[idx2::I])),
+            3 => Some(self.p.k_n * self.n_target(y[idx2::I])),
+            _ => None,
         }
     }
 

@@ -168,6 +168,8 @@ pub struct Dopri5Batch<const N: usize> {
     cas_loaded: bool,
     rate: [Lanes; 4],
     base: [Lanes; 4],
+    /// Each lane's [`Cascade::coupling`].
+    coupling: [[Lanes; 4]; 4],
     ca: [[Lanes; 5]; 4],
     cy0: [Lanes; 4],
     out: Vec<[f64; N]>,
@@ -227,6 +229,7 @@ impl<const N: usize> Dopri5Batch<N> {
             cas_loaded: false,
             rate: [[0.0; LANES]; 4],
             base: [[0.0; LANES]; 4],
+            coupling: [[[0.0; LANES]; 4]; 4],
             ca: [[[0.0; LANES]; 5]; 4],
             cy0: [[0.0; LANES]; 4],
             out: Vec::new(),
@@ -420,11 +423,14 @@ impl<const N: usize> Dopri5Batch<N> {
             // the cascade structure must be the same on every lane
             return Err(SolveFailure::InvalidCascade { component: 0 });
         }
-        self.cas = Cascade { rate: [0.0; 4], base: [0.0; 4], ..c };
+        self.cas = Cascade { rate: [0.0; 4], base: [0.0; 4], coupling: [[0.0; 4]; 4], ..c };
         self.cas_loaded = true;
         for ci in 0..c.n {
             self.rate[ci][l] = c.rate[ci];
             self.base[ci][l] = c.base[ci];
+            for cj in 0..4 {
+                self.coupling[ci][cj][l] = c.coupling[ci][cj];
+            }
         }
         Ok(())
     }
@@ -742,51 +748,79 @@ impl<const N: usize> Dopri5Batch<N> {
         let mut err = [0.0; LANES];
         let mut src4 = [[0.0; LANES]; 4];
         let mut have_dnodes = false;
+        let (mut k7_new, mut dn_new) = (0, 0);
+        let mut te = [0.0; LANES];
+        for l in 0..LANES {
+            te[l] = t[l] + h[l];
+        }
         for ci in 0..nc {
             let c = cas.idx[ci];
             let (lam, b) = (self.rate[ci], self.base[ci]);
-            if ci > 0 && cas.coupled[ci] {
-                let mut te = [0.0; LANES];
-                for l in 0..LANES {
-                    te[l] = t[l] + h[l];
-                }
-                sys.rhs(&te, &self.ynew, &mut self.k7);
-                evals += 1;
-                have_dnodes = false;
-            }
             let mut sn = [[0.0; LANES]; 3];
+            let mut s4 = None;
             if sys.cascade_source(&tn[0], &self.nodes[0], ci, &mut sn[0]) {
                 for k in 1..3 {
                     let ok = sys.cascade_source(&tn[k], &self.nodes[k], ci, &mut sn[k]);
                     debug_assert!(ok);
                 }
                 evals += 3;
+                if ci > 0 && cas.coupled[ci] {
+                    let mut e = [0.0; LANES];
+                    let ok = sys.cascade_source(&te, &self.ynew, ci, &mut e);
+                    debug_assert!(ok);
+                    s4 = Some(e);
+                    evals += 1;
+                }
             } else {
+                if ci > 0 && cas.coupled[ci] {
+                    sys.rhs(&te, &self.ynew, &mut self.k7);
+                    evals += 1;
+                    (have_dnodes, k7_new) = (false, ci);
+                }
                 if !have_dnodes {
                     for k in 0..3 {
                         sys.rhs(&tn[k], &self.nodes[k], &mut self.dnodes[k]);
                     }
                     evals += 3;
-                    have_dnodes = true;
+                    (have_dnodes, dn_new) = (true, ci);
                 }
                 for k in 0..3 {
                     for l in 0..LANES {
                         sn[k][l] = self.dnodes[k][c][l] + lam[l] * (self.nodes[k][c][l] - b[l]);
                     }
                 }
+                for cj in dn_new..ci {
+                    let (g, j) = (self.coupling[ci][cj], cas.idx[cj]);
+                    for k in 0..3 {
+                        for l in 0..LANES {
+                            if g[l] != 0.0 {
+                                sn[k][l] += g[l] * (self.nodes[k][j][l] - y[j][l]);
+                            }
+                        }
+                    }
+                }
             }
+            let s4 = s4.unwrap_or_else(|| {
+                let mut s4 = [0.0; LANES];
+                for l in 0..LANES {
+                    s4[l] = self.k7[c][l] + lam[l] * (self.ynew[c][l] - b[l]);
+                }
+                for cj in k7_new..ci {
+                    let (g, j) = (self.coupling[ci][cj], cas.idx[cj]);
+                    for l in 0..LANES {
+                        if g[l] != 0.0 {
+                            s4[l] += g[l] * (self.ynew[j][l] - y[j][l]);
+                        }
+                    }
+                }
+                s4
+            });
             let mut a = [[0.0; LANES]; 5];
             let mut a3 = [[0.0; LANES]; 5];
             let mut z = [0.0; LANES];
             let mut mz = [0.0; LANES];
             for l in 0..LANES {
-                let s = [
-                    self.k1[c][l] + lam[l] * (y[c][l] - b[l]),
-                    sn[0][l],
-                    sn[1][l],
-                    sn[2][l],
-                    self.k7[c][l] + lam[l] * (self.ynew[c][l] - b[l]),
-                ];
+                let s = [self.k1[c][l] + lam[l] * (y[c][l] - b[l]), sn[0][l], sn[1][l], sn[2][l], s4[l]];
                 let (al, a3l) = cascade_fit(&s);
                 for j in 0..5 {
                     a[j][l] = al[j];
@@ -898,6 +932,94 @@ mod cascade_tests {
         }
         fn cascade(&self, lane: usize) -> Cascade {
             Cascade { n: 1, idx: [self.idx[lane], 0, 0, 0], rate: [8.0, 0.0, 0.0, 0.0], ..Cascade::NONE }
+        }
+    }
+
+    /// `y0' = -y0`, `y1' = y0 - 8 y1`, `y2' = g y1 - 5 y2`: a two-component cascade whose
+    /// second source is affine in the first with the problem's coefficient `g`.
+    struct Chain {
+        g: Lanes,
+    }
+    impl BatchSystem<3> for Chain {
+        type Problem = f64;
+        fn load(&mut self, lane: usize, g: &f64) {
+            self.g[lane] = *g;
+        }
+        fn rhs(&self, _t: &Lanes, y: &[Lanes; 3], dy: &mut [Lanes; 3]) {
+            for l in 0..LANES {
+                dy[0][l] = -y[0][l];
+                dy[1][l] = y[0][l] - 8.0 * y[1][l];
+                dy[2][l] = self.g[l] * y[1][l] - 5.0 * y[2][l];
+            }
+        }
+        fn cascade(&self, lane: usize) -> Cascade {
+            let mut coupling = [[0.0; 4]; 4];
+            coupling[1][0] = self.g[lane];
+            Cascade { n: 2, idx: [1, 2, 0, 0], rate: [8.0, 5.0, 0.0, 0.0], coupling, ..Cascade::NONE }
+        }
+    }
+    /// The same problem for the scalar stepper.
+    struct ChainScalar(f64);
+    impl super::super::OdeSystem<3> for ChainScalar {
+        fn rhs(&self, _t: f64, y: &SVector<f64, 3>, dy: &mut SVector<f64, 3>) {
+            dy[0] = -y[0];
+            dy[1] = y[0] - 8.0 * y[1];
+            dy[2] = self.0 * y[1] - 5.0 * y[2];
+        }
+        fn cascade(&self) -> Cascade {
+            Chain { g: [self.0; LANES] }.cascade(0)
+        }
+    }
+
+    /// A linearly coupled cascade on the lanes: each lane with its own coefficient, the same
+    /// bits as the scalar stepper, and the analytic solution `y2 = g (e^-t / 28 + e^-8t / 21
+    /// - e^-5t / 12)` (from `y1 = (e^-t - e^-8t) / 7`) to 1e-8.
+    #[test]
+    fn a_linearly_coupled_cascade_matches_the_scalar_stepper_and_the_analytic_solution() {
+        use super::super::{Dopri5, Stepper};
+        let tol = Tolerance {
+            rtol: 1e-9,
+            atol: SVector::from([1e-12; 3]),
+            weight: SVector::from([1.0; 3]),
+            h_max: f64::INFINITY,
+            max_steps: 10_000,
+        };
+        let gs = [3.0, 0.0, -2.5, 40.0, 1e-3, 7.0];
+        let days = 4;
+        let mut sys = Chain { g: [0.0; LANES] };
+        let mut b = Dopri5Batch::<3>::with_method(Method::Dopri5Exp);
+        let mut got = vec![Vec::new(); gs.len()];
+        b.solve(
+            &mut sys,
+            &tol,
+            gs.len(),
+            days,
+            |j| (gs[j], [1.0, 0.0, 0.0]),
+            |j, r, rows| {
+                assert!(r.is_ok(), "problem {j}: {r:?}");
+                got[j] = rows.to_vec();
+            },
+        );
+        for (j, &g) in gs.iter().enumerate() {
+            let sys = ChainScalar(g);
+            let mut st = Dopri5::<3>::with_method(Method::Dopri5Exp);
+            st.clear();
+            st.reset(&sys, 0.0, &SVector::from([1.0, 0.0, 0.0]), &tol);
+            let mut rows = vec![[1.0, 0.0, 0.0]];
+            let mut out = SVector::<f64, 3>::zeros();
+            while st.t() < days as f64 {
+                st.step(&sys, days as f64, &tol).unwrap();
+                while (rows.len() as f64) <= st.t() {
+                    st.dense(rows.len() as f64, &mut out);
+                    rows.push(out.into());
+                }
+            }
+            assert_eq!(got[j], rows, "problem {j}: batch and scalar differ");
+            for (d, row) in rows.iter().enumerate() {
+                let t = d as f64;
+                let exact = g * ((-t).exp() / 28.0 + (-8.0 * t).exp() / 21.0 - (-5.0 * t).exp() / 12.0);
+                assert!((row[2] - exact).abs() <= 1e-8 * (1.0 + g.abs()), "g {g}, day {d}: {} vs {exact}", row[2]);
+            }
         }
     }
 

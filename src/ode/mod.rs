@@ -77,16 +77,29 @@ pub struct Cascade {
     pub rate: [f64; 4],
     /// Baseline each relaxes to.
     pub base: [f64; 4],
-    /// Whether the source depends on earlier cascade components.
+    /// Whether the source depends on earlier cascade components in a way the stepper must
+    /// evaluate: it evaluates the right-hand side again with their new values (one call at the
+    /// step's end and three at the interior nodes, unless [`OdeSystem::cascade_source`] gives
+    /// the source directly).
     pub coupled: [bool; 4],
+    /// `coupling[i][j]` (`j < i`): for a component that is not `coupled`, the constant
+    /// coefficient of earlier component `j` in the source of component `i`, whose source is
+    /// then affine in the earlier components: `src_i = core part + sum_j coupling[i][j] y_j`.
+    /// The stepper evaluates the sources with the cascade frozen at the step's start and adds
+    /// `coupling[i][j] (y_j(t) - y_j(t_n))`, with no further evaluations (the reference model's
+    /// IL-6 reads IFN-gamma this way). All zero (the default) for a source that reads no
+    /// earlier component.
+    pub coupling: [[f64; 4]; 4],
 }
 
 impl Cascade {
     /// No cascade.
-    pub const NONE: Cascade = Cascade { n: 0, idx: [0; 4], rate: [0.0; 4], base: [0.0; 4], coupled: [false; 4] };
+    pub const NONE: Cascade =
+        Cascade { n: 0, idx: [0; 4], rate: [0.0; 4], base: [0.0; 4], coupled: [false; 4], coupling: [[0.0; 4]; 4] };
 
     /// Checks the cascade against a state of dimension `N`: at most 4 components, each index
-    /// below `N` and listed once, each rate finite and `>= 0`, each baseline finite. A cascade
+    /// below `N` and listed once, each rate finite and `>= 0`, each baseline finite, each
+    /// coupling finite and zero except on earlier components (`coupling[i][j]`, `j < i`). A cascade
     /// that fails is a [`SolveFailure::InvalidCascade`] of the solve (never a panic or an
     /// out-of-bounds write).
     ///
@@ -105,7 +118,8 @@ impl Cascade {
             let bad = i >= N
                 || self.idx[..ci].contains(&i)
                 || !(self.rate[ci] >= 0.0 && self.rate[ci].is_finite())
-                || !self.base[ci].is_finite();
+                || !self.base[ci].is_finite()
+                || (0..4).any(|cj| !self.coupling[ci][cj].is_finite() || (cj >= ci && self.coupling[ci][cj] != 0.0));
             if bad {
                 return Err(SolveFailure::InvalidCascade { component: ci });
             }
