@@ -850,7 +850,8 @@ impl<const N: usize> Dopri5Batch<N> {
                 err[l] += tol.weight[c] * (e / sk) * (e / sk) * CASCADE_ERR_WEIGHT;
                 self.ynew[c][l] = y1;
             }
-            for k in 0..3 {
+            // its new values at the nodes, for the components after it (none after the last)
+            for k in (0..3).filter(|_| ci + 1 < nc) {
                 let th = (k as f64 + 1.0) * 0.25;
                 let mut x = [0.0; LANES];
                 for l in 0..LANES {

@@ -531,8 +531,11 @@ impl<const N: usize> Dopri5<N> {
             let (y1, e) = cascade_end(&a, &a3, &m, y[c], b, h, ex);
             let sk = tol.atol[c] + tol.rtol * y[c].abs().max(y1.abs());
             err += tol.weight[c] * (e / sk) * (e / sk) * CASCADE_ERR_WEIGHT;
-            for k in 0..3 {
-                self.nodes[k][c] = cascade_value_ex(&a, y[c], b, z, h, (k as f64 + 1.0) * 0.25, ex_nodes[k]);
+            if ci + 1 < nc {
+                // its new values at the nodes, for the components after it (none after the last)
+                for k in 0..3 {
+                    self.nodes[k][c] = cascade_value_ex(&a, y[c], b, z, h, (k as f64 + 1.0) * 0.25, ex_nodes[k]);
+                }
             }
             self.ynew[c] = y1;
             src4[ci] = s[4];
