@@ -157,6 +157,13 @@ pub trait Model<const N: usize>: Sync {
     /// Write `dy/dt = f(t, y)` under `mode` into `dy`.
     fn rhs(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>);
 
+    /// The right-hand side inside a step with a cascade (see
+    /// [`crate::ode::OdeSystem::rhs_stage`]). Default: [`Model::rhs`].
+    #[inline]
+    fn rhs_stage(&self, mode: &Self::Mode, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        self.rhs(mode, t, y, dy)
+    }
+
     /// The stiff linear cascade under `mode`, if the model has one ([`Cascade`]).
     #[inline]
     fn cascade(&self, mode: &Self::Mode) -> Cascade {

@@ -708,6 +708,13 @@ impl ModelV2 {
     /// The right-hand side with the switches `sw`.
     #[inline]
     pub fn eval(&self, sw: &SwitchesV2, t: f64, y: &State, dy: &mut State) {
+        self.eval_with(sw, t, y, dy, true)
+    }
+
+    /// The right-hand side; without `severities`, the CRS and ICANS severities' derivatives
+    /// (two Hill functions, the costliest terms) are written as 0.
+    #[inline(always)]
+    fn eval_with(&self, sw: &SwitchesV2, t: f64, y: &State, dy: &mut State, severities: bool) {
         let p = &self.p;
         let (e, m, pp, x, b, g, i) =
             (y[idx2::E], y[idx2::M], y[idx2::P], y[idx2::X], y[idx2::B], y[idx2::G], y[idx2::I]);
@@ -753,8 +760,13 @@ impl ModelV2 {
         dy[idx2::I] = u * (p.p_i * 1e-9 * (kills + kill_b) + p.p_ig * g) - clear * (i - p.i_0);
         let r = y[idx2::R];
         dy[idx2::R] = p.k_r * (if sw.toci() { 1.0 } else { 0.0 } - r);
-        dy[idx2::S] = p.k_s * (self.s_target(r, i) - y[idx2::S]);
-        dy[idx2::N] = p.k_n * (self.n_target(i) - y[idx2::N]);
+        if severities {
+            dy[idx2::S] = p.k_s * (self.s_target(r, i) - y[idx2::S]);
+            dy[idx2::N] = p.k_n * (self.n_target(i) - y[idx2::N]);
+        } else {
+            dy[idx2::S] = 0.0;
+            dy[idx2::N] = 0.0;
+        }
         dy[idx2::Q] = if sw.auc { c } else { 0.0 };
     }
 }
@@ -815,6 +827,13 @@ impl Model<NSTATE_V2> for ModelV2 {
     #[inline]
     fn rhs(&self, sw: &SwitchesV2, t: f64, y: &State, dy: &mut State) {
         self.eval(sw, t, y, dy)
+    }
+
+    /// Without the severities' derivatives: S and N are coupled cascade components with
+    /// direct sources ([`Model::cascade_source`]), which the stepper reads instead.
+    #[inline]
+    fn rhs_stage(&self, sw: &SwitchesV2, t: f64, y: &State, dy: &mut State) {
+        self.eval_with(sw, t, y, dy, false)
     }
 
     /// `G <- core`, `I <- core + G` (affine in G: `u p_IG G`, `u` the steroid factor),

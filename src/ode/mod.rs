@@ -31,6 +31,17 @@ pub trait OdeSystem<const N: usize> {
     /// Write `f(t, y)` into `dy`.
     fn rhs(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>);
 
+    /// The right-hand side as [`Method::Dopri5Exp`] evaluates it inside a step with a cascade
+    /// (its stages, the step's end and the interior nodes): like [`OdeSystem::rhs`], except
+    /// that the derivative of a cascade component that is [`Cascade::coupled`] and whose
+    /// [`OdeSystem::cascade_source`] is `Some` may be left out (written as anything finite):
+    /// the stepper reads such a component's source from `cascade_source` only. Lets a system
+    /// skip costly terms nothing reads. Default: [`OdeSystem::rhs`].
+    #[inline]
+    fn rhs_stage(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        self.rhs(t, y, dy)
+    }
+
     /// The linear cascade of the system, if it has one (see [`Cascade`]). Default: none.
     fn cascade(&self) -> Cascade {
         Cascade::NONE

@@ -32,6 +32,10 @@ impl<const N: usize, M: Model<N>> OdeSystem<N> for Bound<'_, N, M> {
     fn rhs(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
         self.m.rhs(&self.mode, t, y, dy)
     }
+    #[inline(always)]
+    fn rhs_stage(&self, t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        self.m.rhs_stage(&self.mode, t, y, dy)
+    }
     #[inline]
     fn cascade(&self) -> Cascade {
         self.m.cascade(&self.mode)
